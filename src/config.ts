@@ -1,0 +1,184 @@
+// One typed, validated configuration from TRRG_* environment variables, optionally layered over a JSON file
+// named by TRRG_CONFIG_FILE (environment wins). Every bad value is reported by its variable name.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+export interface Config {
+  http: {
+    host: string;
+    port: number;
+    /** Base URL used in RetrieveURL values; when absent it is derived from each request's Host. */
+    publicUrl: string | undefined;
+  };
+  dataDir: string;
+  database: { sqlitePath: string };
+  storage: {
+    instancesDir: string;
+    /** STOW-RS refuses new instances with 0xA700 when the volume has less free space than this. */
+    minFreeBytes: number;
+  };
+  stow: {
+    maxPartBytes: number;
+    maxRequestBytes: number;
+    /** SOP Class UIDs accepted by STOW-RS; "any" accepts every storage SOP class. */
+    acceptedSopClasses: ReadonlySet<string> | "any";
+  };
+  qido: { defaultLimit: number; maxLimit: number };
+  log: { level: LogLevel };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const BYTE_UNITS: Record<string, number> = {
+  "": 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40,
+};
+
+/** Parses "1048576", "512MB" or "2GiB" into bytes. */
+export function parseByteSize(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$/i.exec(text);
+  if (!match) return undefined;
+  const factor = BYTE_UNITS[(match[2] ?? "").toLowerCase()];
+  if (factor === undefined) return undefined;
+  return Math.floor(Number(match[1]) * factor);
+}
+
+const byteSize = z.string().transform((text, ctx) => {
+  const bytes = parseByteSize(text);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: "custom", message: `expected a byte size such as 1048576, 512MB or 2GiB, got "${text}"` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const integer = (min: number, max: number) =>
+  z.string().transform((text, ctx) => {
+    const value = Number(text);
+    if (!/^\s*\d+\s*$/.test(text) || value < min || value > max) {
+      ctx.addIssue({ code: "custom", message: `expected an integer from ${min} to ${max}, got "${text}"` });
+      return z.NEVER;
+    }
+    return value;
+  });
+
+const httpUrl = z.string().transform((text, ctx) => {
+  try {
+    const url = new URL(text);
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("not http(s)");
+    return url.href.replace(/\/+$/, "");
+  } catch {
+    ctx.addIssue({ code: "custom", message: `expected an http(s) URL, got "${text}"` });
+    return z.NEVER;
+  }
+});
+
+const uidList = z.string().transform((text, ctx) => {
+  if (text.trim() === "*" || text.trim() === "any") return "any" as const;
+  const uids = text.split(",").map((uid) => uid.trim()).filter(Boolean);
+  const bad = uids.filter((uid) => !/^[0-9]+(\.[0-9]+)*$/.test(uid));
+  if (bad.length > 0) {
+    ctx.addIssue({ code: "custom", message: `expected "*" or comma-separated UIDs, got "${bad.join(", ")}"` });
+    return z.NEVER;
+  }
+  return new Set(uids);
+});
+
+const environmentSchema = z.object({
+  TRRG_HOST: z.string().min(1).default("127.0.0.1"),
+  TRRG_PORT: integer(0, 65535).default(8080),
+  TRRG_PUBLIC_URL: httpUrl.optional(),
+  TRRG_DATA_DIR: z.string().min(1).default("data"),
+  TRRG_SQLITE_PATH: z.string().min(1).optional(),
+  TRRG_STORAGE_DIR: z.string().min(1).optional(),
+  TRRG_STORAGE_MIN_FREE: byteSize.default(256 * 2 ** 20),
+  TRRG_STOW_MAX_PART_SIZE: byteSize.default(2 * 2 ** 30),
+  TRRG_STOW_MAX_REQUEST_SIZE: byteSize.default(4 * 2 ** 30),
+  TRRG_STOW_SOP_CLASSES: uidList.default("any"),
+  TRRG_QIDO_DEFAULT_LIMIT: integer(1, 100_000).default(100),
+  TRRG_QIDO_MAX_LIMIT: integer(1, 100_000).default(1000),
+  TRRG_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Environment = Record<string, string | undefined>;
+
+function readConfigFile(file: string): Environment {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new ConfigError([`TRRG_CONFIG_FILE: cannot read "${file}": ${(error as Error).message}`]);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError([`TRRG_CONFIG_FILE: "${file}" must hold a JSON object of TRRG_* keys`]);
+  }
+  return Object.fromEntries(Object.entries(parsed).map(([key, value]) => [key, String(value)]));
+}
+
+/** Builds the configuration; throws ConfigError naming every invalid or unknown TRRG_* variable. */
+export function loadConfig(environment: Environment = process.env): Config {
+  const fromFile = environment.TRRG_CONFIG_FILE ? readConfigFile(environment.TRRG_CONFIG_FILE) : {};
+  const merged: Environment = { ...fromFile };
+  for (const [key, value] of Object.entries(environment)) {
+    if (key.startsWith("TRRG_") && key !== "TRRG_CONFIG_FILE" && value !== undefined && value !== "") {
+      merged[key] = value;
+    }
+  }
+  const known = new Set(Object.keys(environmentSchema.shape));
+  const unknown = Object.keys(merged).filter((key) => !known.has(key));
+  const result = environmentSchema.safeParse(merged);
+  const problems = unknown.map((key) => `${key}: unknown setting`);
+  if (!result.success) {
+    problems.push(...result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  const env = result.data;
+  if (env.TRRG_QIDO_DEFAULT_LIMIT > env.TRRG_QIDO_MAX_LIMIT) {
+    throw new ConfigError(["TRRG_QIDO_DEFAULT_LIMIT: must not exceed TRRG_QIDO_MAX_LIMIT"]);
+  }
+  if (env.TRRG_STOW_MAX_PART_SIZE > env.TRRG_STOW_MAX_REQUEST_SIZE) {
+    throw new ConfigError(["TRRG_STOW_MAX_PART_SIZE: must not exceed TRRG_STOW_MAX_REQUEST_SIZE"]);
+  }
+  const dataDir = path.resolve(env.TRRG_DATA_DIR);
+  return {
+    http: { host: env.TRRG_HOST, port: env.TRRG_PORT, publicUrl: env.TRRG_PUBLIC_URL },
+    dataDir,
+    database: { sqlitePath: path.resolve(dataDir, env.TRRG_SQLITE_PATH ?? "trrg.sqlite") },
+    storage: {
+      instancesDir: path.resolve(dataDir, env.TRRG_STORAGE_DIR ?? "instances"),
+      minFreeBytes: env.TRRG_STORAGE_MIN_FREE,
+    },
+    stow: {
+      maxPartBytes: env.TRRG_STOW_MAX_PART_SIZE,
+      maxRequestBytes: env.TRRG_STOW_MAX_REQUEST_SIZE,
+      acceptedSopClasses: env.TRRG_STOW_SOP_CLASSES,
+    },
+    qido: { defaultLimit: env.TRRG_QIDO_DEFAULT_LIMIT, maxLimit: env.TRRG_QIDO_MAX_LIMIT },
+    log: { level: env.TRRG_LOG_LEVEL },
+  };
+}
+
+/** The documented settings, for `--help`. */
+export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
+  ["TRRG_CONFIG_FILE", "JSON file of TRRG_* settings; environment variables override it"],
+  ["TRRG_HOST", "listen address (default 127.0.0.1)"],
+  ["TRRG_PORT", "listen port (default 8080)"],
+  ["TRRG_PUBLIC_URL", "external base URL used in RetrieveURL (default: from the request Host)"],
+  ["TRRG_DATA_DIR", "data folder for the embedded database and instance files (default ./data)"],
+  ["TRRG_SQLITE_PATH", "SQLite database file, relative to the data folder (default trrg.sqlite)"],
+  ["TRRG_STORAGE_DIR", "instance file folder, relative to the data folder (default instances)"],
+  ["TRRG_STORAGE_MIN_FREE", "free space kept on the storage volume; below it STOW answers 0xA700 (default 256MiB)"],
+  ["TRRG_STOW_MAX_PART_SIZE", "largest instance accepted in one STOW-RS part (default 2GiB)"],
+  ["TRRG_STOW_MAX_REQUEST_SIZE", "largest STOW-RS request body (default 4GiB)"],
+  ["TRRG_STOW_SOP_CLASSES", "SOP Class UIDs accepted, comma-separated, or * for any (default *)"],
+  ["TRRG_QIDO_DEFAULT_LIMIT", "QIDO-RS results per page when no limit is given (default 100)"],
+  ["TRRG_QIDO_MAX_LIMIT", "largest QIDO-RS limit honoured (default 1000)"],
+  ["TRRG_LOG_LEVEL", "fatal, error, warn, info, debug, trace or silent (default info)"],
+];

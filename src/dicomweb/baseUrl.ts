@@ -1,0 +1,8 @@
+import type { Request } from "express";
+import type { Config } from "../config.js";
+
+/** Base URL of the DICOMweb service as clients reach it, for RetrieveURL values. */
+export function dicomwebBaseUrl(req: Request, config: Config): string {
+  const origin = config.http.publicUrl ?? `${req.protocol}://${req.get("host") ?? `${config.http.host}:${config.http.port}`}`;
+  return `${origin}/dicomweb`;
+}

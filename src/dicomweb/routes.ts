@@ -1,0 +1,10 @@
+// The DICOMweb Studies Service (PS3.18 §10): STOW-RS, WADO-RS and QIDO-RS under /dicomweb.
+import { Router } from "express";
+import type { Services } from "../services.js";
+import { registerStowRoutes } from "./stowRoutes.js";
+
+export function dicomwebRoutes(services: Services): Router {
+  const router = Router();
+  registerStowRoutes(router, services);
+  return router;
+}

@@ -1,0 +1,340 @@
+// STOW-RS Store Transaction (PS3.18 §10.5). The body is streamed part by part into temporary files; each part
+// is checked as it completes. Only when the whole body has arrived (close delimiter seen) are the accepted
+// instances committed, so a truncated or aborted request stores nothing.
+import { MIMEType } from "node:util";
+import { readInstanceHeader, Part10Error, type InstanceHeader } from "../dicom/part10.js";
+import { integerValue, personNameValue, stringValue, type DicomJsonDataset } from "../dicom/dicomJson.js";
+import { IMAGE_PIXEL_TYPE1, isImageStorageSOPClass } from "../dicom/sopClass.js";
+import { isValidUid } from "../dicom/uid.js";
+import { readMultipartRelated, type PartHeaders, type PartSink } from "../http/multipartRelated.js";
+import type { Logger } from "../log.js";
+import type { Database } from "../store/database.js";
+import { isOutOfSpace, type InstanceFileStore, type TemporaryFile } from "../store/fileStore.js";
+import { indexInstance, type IndexedInstance } from "../store/instanceIndex.js";
+import { badRequest, payloadTooLarge, unsupportedMediaType } from "./errors.js";
+import {
+  buildStoreResponse,
+  FailureReason,
+  storeStatus,
+  type FailedInstance,
+  type StoredInstance,
+  type StoreOutcome,
+} from "./storeResponse.js";
+import { instanceURL, studyURL } from "./urls.js";
+
+export interface StowSettings {
+  maxPartBytes: number;
+  maxRequestBytes: number;
+  minFreeBytes: number;
+  acceptedSopClasses: ReadonlySet<string> | "any";
+}
+
+export interface StowServices {
+  db: Database;
+  files: InstanceFileStore;
+  settings: StowSettings;
+  logger: Logger;
+}
+
+export interface StoreRequest {
+  contentType: string | undefined;
+  contentLength: number | undefined;
+  body: AsyncIterable<Buffer>;
+  /** The study in the request path, when the client used POST /studies/{StudyInstanceUID}. */
+  studyInstanceUID: string | undefined;
+  /** Base of RetrieveURL values, e.g. https://gateway.example.org/dicomweb */
+  dicomwebBaseUrl: string;
+}
+
+export interface StoreResult {
+  status: 200 | 202 | 409;
+  response: DicomJsonDataset;
+  outcome: StoreOutcome;
+}
+
+interface AcceptedInstance {
+  temporary: TemporaryFile;
+  entry: IndexedInstance;
+}
+
+type StagedPart = { accepted: AcceptedInstance } | { failed: FailedInstance };
+
+export async function storeInstances(request: StoreRequest, services: StowServices): Promise<StoreResult> {
+  const boundary = checkRequestHeaders(request, services.settings);
+  const staged: StagedPart[] = [];
+  try {
+    const sink = new StagingSink(request, services, staged);
+    try {
+      await readMultipartRelated(limitBodySize(request.body, services.settings.maxRequestBytes), boundary, sink);
+    } finally {
+      await sink.abandonOpenPart();
+    }
+  } catch (error) {
+    await discardStaged(staged);
+    throw error;
+  }
+  const outcome = await commitStaged(staged, request, services);
+  const studies = new Set(outcome.stored.map((s) => s.studyInstanceUID));
+  const onlyStudy = request.studyInstanceUID ?? (studies.size === 1 ? [...studies][0] : undefined);
+  const studyRetrieveURL = onlyStudy ? studyURL(request.dicomwebBaseUrl, onlyStudy) : undefined;
+  return { status: storeStatus(outcome), response: buildStoreResponse(outcome, studyRetrieveURL), outcome };
+}
+
+/** Validates media type, path UID and declared length; returns the multipart boundary. */
+function checkRequestHeaders(request: StoreRequest, settings: StowSettings): string {
+  if (request.studyInstanceUID !== undefined && !isValidUid(request.studyInstanceUID)) {
+    throw badRequest("StudyInstanceUID in the path is not a valid UID");
+  }
+  let mediaType: MIMEType;
+  try {
+    mediaType = new MIMEType(request.contentType ?? "");
+  } catch {
+    throw unsupportedMediaType('expected Content-Type multipart/related; type="application/dicom"');
+  }
+  if (mediaType.essence !== "multipart/related") {
+    throw unsupportedMediaType(`media type ${mediaType.essence} is not supported; use multipart/related`);
+  }
+  const rootType = mediaType.params.get("type")?.toLowerCase();
+  if (rootType !== "application/dicom") {
+    throw unsupportedMediaType(
+      `multipart/related type "${rootType ?? ""}" is not supported; only application/dicom instances are accepted`,
+    );
+  }
+  const boundary = mediaType.params.get("boundary");
+  if (!boundary) throw badRequest("multipart/related Content-Type has no boundary parameter");
+  if (request.contentLength !== undefined && request.contentLength > settings.maxRequestBytes) {
+    throw payloadTooLarge(`request body of ${request.contentLength} bytes exceeds ${settings.maxRequestBytes}`);
+  }
+  return boundary;
+}
+
+async function* limitBodySize(body: AsyncIterable<Buffer>, maxBytes: number): AsyncIterable<Buffer> {
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.length;
+    if (total > maxBytes) throw payloadTooLarge(`request body exceeds ${maxBytes} bytes`);
+    yield chunk;
+  }
+}
+
+/** Receives each part into a temporary file, then checks it and records it as accepted or failed. */
+class StagingSink implements PartSink {
+  private temporary: TemporaryFile | undefined;
+  private headers: PartHeaders = {};
+  private failure: FailedInstance | undefined;
+
+  constructor(
+    private readonly request: StoreRequest,
+    private readonly services: StowServices,
+    private readonly staged: StagedPart[],
+  ) {}
+
+  async startPart(headers: PartHeaders): Promise<void> {
+    this.headers = headers;
+    this.failure = partContentTypeFailure(headers["content-type"]);
+    if (this.failure) return;
+    const free = await this.services.files.freeBytes();
+    if (free < this.services.settings.minFreeBytes) {
+      this.failure = { failureReason: FailureReason.OutOfResources, detail: "storage volume below its free-space reserve" };
+      return;
+    }
+    this.temporary = await this.services.files.createTemporaryFile();
+  }
+
+  async partData(chunk: Buffer): Promise<void> {
+    if (!this.temporary) return; // a failed part: its bytes are read and dropped
+    if (this.temporary.size + chunk.length > this.services.settings.maxPartBytes) {
+      throw payloadTooLarge(`a part exceeds the limit of ${this.services.settings.maxPartBytes} bytes`);
+    }
+    try {
+      await this.temporary.write(chunk);
+    } catch (error) {
+      if (!isOutOfSpace(error)) throw error;
+      await this.dropPart({ failureReason: FailureReason.OutOfResources, detail: "storage volume is full" });
+    }
+  }
+
+  async endPart(): Promise<void> {
+    const temporary = this.temporary;
+    this.temporary = undefined;
+    if (!temporary) {
+      this.staged.push({ failed: this.failure ?? { failureReason: FailureReason.ProcessingFailure, detail: "lost part" } });
+      return;
+    }
+    try {
+      await temporary.finish();
+      const checked = await checkInstance(temporary, this.headers, this.request, this.services.settings);
+      if ("failed" in checked) await temporary.discard();
+      this.staged.push("failed" in checked ? checked : { accepted: { temporary, entry: checked.entry } });
+    } catch (error) {
+      await temporary.discard();
+      if (!isOutOfSpace(error)) throw error;
+      this.staged.push({ failed: { failureReason: FailureReason.OutOfResources, detail: "storage volume is full" } });
+    }
+  }
+
+  /** Deletes the file of a part cut off by an error or a disconnect. */
+  async abandonOpenPart(): Promise<void> {
+    await this.temporary?.discard();
+    this.temporary = undefined;
+  }
+
+  private async dropPart(failure: FailedInstance): Promise<void> {
+    await this.abandonOpenPart();
+    this.failure = failure;
+  }
+}
+
+function partContentTypeFailure(contentType: string | undefined): FailedInstance | undefined {
+  // PS3.18 §8.6.1.2: each part is application/dicom; a part without Content-Type is read as one.
+  if (contentType === undefined) return undefined;
+  try {
+    if (new MIMEType(contentType).essence === "application/dicom") return undefined;
+  } catch {
+    // fall through: an unparseable media type is not application/dicom
+  }
+  return { failureReason: FailureReason.CannotUnderstand, detail: "part is not application/dicom" };
+}
+
+async function checkInstance(
+  temporary: TemporaryFile,
+  headers: PartHeaders,
+  request: StoreRequest,
+  settings: StowSettings,
+): Promise<{ entry: IndexedInstance } | { failed: FailedInstance }> {
+  const fail = (failureReason: FailureReason, detail: string, uids: Partial<FailedInstance> = {}) => ({
+    failed: { ...uids, failureReason, detail },
+  });
+  const declaredLength = headers["content-length"];
+  if (declaredLength !== undefined && Number(declaredLength) !== temporary.size) {
+    return fail(FailureReason.CannotUnderstand, "part length differs from its Content-Length");
+  }
+  let header: InstanceHeader;
+  try {
+    header = await readInstanceHeader(temporary.path, temporary.size);
+  } catch (error) {
+    if (!(error instanceof Part10Error)) throw error;
+    const reason =
+      error.problem === "unsupported-transfer-syntax"
+        ? FailureReason.TransferSyntaxNotSupported
+        : FailureReason.CannotUnderstand;
+    return fail(reason, error.message);
+  }
+  const { dataset, meta } = header;
+  const sopClassUID = stringValue(dataset, "00080016");
+  const sopInstanceUID = stringValue(dataset, "00080018");
+  const studyInstanceUID = stringValue(dataset, "0020000D");
+  const seriesInstanceUID = stringValue(dataset, "0020000E");
+  const uids = { sopClassUID, sopInstanceUID };
+  for (const [name, uid] of Object.entries({ sopClassUID, sopInstanceUID, studyInstanceUID, seriesInstanceUID })) {
+    if (!isValidUid(uid)) return fail(FailureReason.CannotUnderstand, `${name} missing or not a valid UID`, uids);
+  }
+  if (!sopClassUID || !sopInstanceUID || !studyInstanceUID || !seriesInstanceUID) throw new Error("unreachable");
+  if (meta.mediaStorageSOPClassUID !== sopClassUID || meta.mediaStorageSOPInstanceUID !== sopInstanceUID) {
+    return fail(FailureReason.DataSetDoesNotMatchSOPClass, "File Meta Information SOP UIDs differ from the data set", uids);
+  }
+  if (settings.acceptedSopClasses !== "any" && !settings.acceptedSopClasses.has(sopClassUID)) {
+    return fail(FailureReason.SOPClassNotSupported, "SOP Class not accepted by this service", uids);
+  }
+  if (isImageStorageSOPClass(sopClassUID)) {
+    const missing = Object.entries(IMAGE_PIXEL_TYPE1).filter(([, tag]) => dataset[tag]?.Value === undefined);
+    if (missing.length > 0 || !header.hasPixelData) {
+      const names = [...missing.map(([name]) => name), ...(header.hasPixelData ? [] : ["PixelData"])];
+      return fail(FailureReason.DataSetDoesNotMatchSOPClass, `image without ${names.join(", ")}`, uids);
+    }
+  }
+  if (request.studyInstanceUID !== undefined && request.studyInstanceUID !== studyInstanceUID) {
+    return fail(FailureReason.StudyInstanceUIDMismatch, "Study Instance UID differs from the request path", uids);
+  }
+  return {
+    entry: {
+      study: {
+        study_instance_uid: studyInstanceUID,
+        patient_id: stringValue(dataset, "00100020") ?? null,
+        issuer_of_patient_id: stringValue(dataset, "00100021") ?? null,
+        patient_name: personNameValue(dataset, "00100010") ?? null,
+        patient_birth_date: stringValue(dataset, "00100030") ?? null,
+        patient_sex: stringValue(dataset, "00100040") ?? null,
+        study_date: stringValue(dataset, "00080020") ?? null,
+        study_time: stringValue(dataset, "00080030") ?? null,
+        accession_number: stringValue(dataset, "00080050") ?? null,
+        referring_physician_name: personNameValue(dataset, "00080090") ?? null,
+        study_description: stringValue(dataset, "00081030") ?? null,
+        study_id: stringValue(dataset, "00200010") ?? null,
+      },
+      series: {
+        series_instance_uid: seriesInstanceUID,
+        study_instance_uid: studyInstanceUID,
+        modality: stringValue(dataset, "00080060") ?? null,
+        series_number: integerValue(dataset, "00200011") ?? null,
+        series_description: stringValue(dataset, "0008103E") ?? null,
+        body_part_examined: stringValue(dataset, "00180015") ?? null,
+      },
+      instance: {
+        sop_instance_uid: sopInstanceUID,
+        series_instance_uid: seriesInstanceUID,
+        study_instance_uid: studyInstanceUID,
+        sop_class_uid: sopClassUID,
+        instance_number: integerValue(dataset, "00200013") ?? null,
+        transfer_syntax_uid: meta.transferSyntaxUID,
+        file_path: "",
+        file_size: temporary.size,
+        metadata: JSON.stringify(dataset),
+      },
+    },
+  };
+}
+
+async function commitStaged(staged: StagedPart[], request: StoreRequest, services: StowServices): Promise<StoreOutcome> {
+  const outcome: StoreOutcome = { stored: [], failed: [] };
+  for (const part of staged) {
+    if ("failed" in part) {
+      outcome.failed.push(part.failed);
+      continue;
+    }
+    const result = await commitInstance(part.accepted, request, services);
+    if ("failureReason" in result) outcome.failed.push(result);
+    else outcome.stored.push(result);
+  }
+  for (const failed of outcome.failed) {
+    services.logger.info({ failureReason: `0x${failed.failureReason.toString(16).toUpperCase()}`, detail: failed.detail }, "STOW-RS instance refused");
+  }
+  return outcome;
+}
+
+async function commitInstance(
+  accepted: AcceptedInstance,
+  request: StoreRequest,
+  { db, files }: StowServices,
+): Promise<StoredInstance | FailedInstance> {
+  const { instance, series } = accepted.entry;
+  const uids = { sopClassUID: instance.sop_class_uid, sopInstanceUID: instance.sop_instance_uid };
+  const relativePath = files.relativePathFor(series.study_instance_uid, series.series_instance_uid, instance.sop_instance_uid);
+  let committed;
+  try {
+    committed = await files.commit(accepted.temporary, relativePath);
+  } catch (error) {
+    if (!isOutOfSpace(error)) throw error;
+    return { ...uids, failureReason: FailureReason.OutOfResources, detail: "storage volume is full" };
+  }
+  if (committed === "different-exists") {
+    // Never overwrite: a SOP Instance UID names one object (PS3.3 C.12.1.1.1).
+    return { ...uids, failureReason: FailureReason.DuplicateSOPInstance, detail: "SOP Instance UID already stored with different content" };
+  }
+  try {
+    // An identical file may lack its index row if a process died between the two steps: indexing heals that.
+    await indexInstance(db, { ...accepted.entry, instance: { ...instance, file_path: relativePath } });
+  } catch (error) {
+    if (committed === "created") await files.remove(relativePath);
+    throw error;
+  }
+  return {
+    ...uids,
+    studyInstanceUID: series.study_instance_uid,
+    retrieveURL: instanceURL(request.dicomwebBaseUrl, series.study_instance_uid, series.series_instance_uid, instance.sop_instance_uid),
+  };
+}
+
+async function discardStaged(staged: StagedPart[]): Promise<void> {
+  await Promise.all(staged.map((part) => ("accepted" in part ? part.accepted.temporary.discard() : undefined)));
+}

@@ -1,0 +1,43 @@
+// STOW-RS routes (PS3.18 §10.5): POST /studies and POST /studies/{StudyInstanceUID}.
+import type { Request, Response, Router } from "express";
+import { toNativeDicomModel } from "../dicom/nativeDicomModel.js";
+import { negotiate } from "../http/negotiation.js";
+import type { Services } from "../services.js";
+import { notAcceptable } from "./errors.js";
+import { storeInstances } from "./stow.js";
+import { dicomwebBaseUrl } from "./baseUrl.js";
+
+const RESPONSE_TYPES = [{ mediaType: "application/dicom+json" }, { mediaType: "application/dicom+xml" }] as const;
+
+export function registerStowRoutes(router: Router, services: Services): void {
+  const handler = async (req: Request, res: Response) => {
+    // Decide the response type before reading a byte, so a client that cannot read it is told at once.
+    const responseType = negotiate(req.get("accept"), [...RESPONSE_TYPES, { mediaType: "application/json" }]);
+    if (!responseType) throw notAcceptable("STOW-RS answers in application/dicom+json or application/dicom+xml");
+    const declaredLength = req.get("content-length");
+    const result = await storeInstances(
+      {
+        contentType: req.get("content-type"),
+        contentLength: declaredLength === undefined ? undefined : Number(declaredLength),
+        // Reading through an iterator that does not destroy the socket on early exit lets a 413 still be sent.
+        body: req.iterator({ destroyOnReturn: false }),
+        studyInstanceUID: typeof req.params.study === "string" ? req.params.study : undefined,
+        dicomwebBaseUrl: dicomwebBaseUrl(req, services.config),
+      },
+      {
+        db: services.db,
+        files: services.files,
+        logger: services.logger,
+        settings: { ...services.config.stow, minFreeBytes: services.config.storage.minFreeBytes },
+      },
+    );
+    res.status(result.status);
+    if (responseType.mediaType === "application/dicom+xml") {
+      res.type("application/dicom+xml").send(toNativeDicomModel(result.response));
+    } else {
+      res.type("application/dicom+json").send(JSON.stringify(result.response));
+    }
+  };
+  router.post("/studies", handler);
+  router.post("/studies/:study", handler);
+}

@@ -1,0 +1,45 @@
+// Maps domain errors to HTTP answers in one place. DICOMweb errors carry a Warning header (RFC 9111 §5.5,
+// code 299, as PS3.18 §8.6.3 uses it) and a DICOM JSON dataset with ErrorComment (0000,0902).
+import type { ErrorRequestHandler, Response } from "express";
+import { DicomwebError } from "../dicomweb/errors.js";
+import { MalformedMultipartError } from "./multipartRelated.js";
+import type { Logger } from "../log.js";
+
+export function warningHeader(message: string): string {
+  return `299 trrg-gateway "${message.replace(/["\\\r\n]/g, " ").slice(0, 300)}"`;
+}
+
+export function sendDicomwebError(res: Response, status: number, message: string): void {
+  res
+    .status(status)
+    .set("Warning", warningHeader(message))
+    .type("application/dicom+json")
+    .send(JSON.stringify({ "00000902": { vr: "LO", Value: [message.slice(0, 64)] } }));
+}
+
+function statusOf(error: unknown): { status: number; message: string; expected: boolean } {
+  if (error instanceof DicomwebError) return { status: error.status, message: error.message, expected: true };
+  if (error instanceof MalformedMultipartError) return { status: 400, message: error.message, expected: true };
+  const status = (error as { status?: unknown }).status;
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    return { status, message: (error as Error).message, expected: true };
+  }
+  return { status: 500, message: "internal error", expected: false };
+}
+
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error, req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const { status, message, expected } = statusOf(error);
+    if (!expected) logger.error({ err: error, requestId: req.id }, "request failed");
+    if (status === 413) {
+      // The rest of the body is not read: close the connection once the answer is out.
+      res.set("Connection", "close");
+      res.on("finish", () => req.socket.destroySoon());
+    }
+    sendDicomwebError(res, status, message);
+  };
+}

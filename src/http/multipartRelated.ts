@@ -1,0 +1,142 @@
+// Streaming reader of multipart/related bodies (RFC 2387 over RFC 2046 §5.1.1), as STOW-RS sends them
+// (PS3.18 §8.6.1.2). Parts are handed to a sink chunk by chunk and the next chunk is not read until the sink
+// has taken the previous one, so memory stays bounded whatever the body size.
+
+export type PartHeaders = Record<string, string>;
+
+export interface PartSink {
+  startPart(headers: PartHeaders): Promise<void> | void;
+  partData(chunk: Buffer): Promise<void> | void;
+  endPart(): Promise<void> | void;
+}
+
+/** The body does not follow multipart syntax (maps to HTTP 400). */
+export class MalformedMultipartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MalformedMultipartError";
+  }
+}
+
+export interface MultipartLimits {
+  maxHeaderBytes: number;
+  maxPreambleBytes: number;
+}
+
+const DEFAULT_LIMITS: MultipartLimits = { maxHeaderBytes: 16 * 1024, maxPreambleBytes: 64 * 1024 };
+const CRLF = Buffer.from("\r\n");
+const HEADER_END = Buffer.from("\r\n\r\n");
+
+type State = "preamble" | "afterDelimiter" | "headers" | "body" | "epilogue";
+
+/** Reads every part of the body; resolves with the number of parts once the close delimiter has been seen. */
+export async function readMultipartRelated(
+  body: AsyncIterable<Buffer>,
+  boundary: string,
+  sink: PartSink,
+  limits: MultipartLimits = DEFAULT_LIMITS,
+): Promise<number> {
+  if (!/^[ -~]{1,70}$/.test(boundary) || boundary.endsWith(" ")) {
+    throw new MalformedMultipartError("boundary must be 1 to 70 printable characters (RFC 2046 §5.1.1)");
+  }
+  // Every delimiter is CRLF "--" boundary; a virtual CRLF before the body lets the first one match too.
+  const delimiter = Buffer.from(`\r\n--${boundary}`);
+  const keep = delimiter.length - 1;
+  let buffer: Buffer = CRLF;
+  let state: State = "preamble";
+  let skipped = 0;
+  let parts = 0;
+
+  const step = async (): Promise<boolean> => {
+    switch (state) {
+      case "preamble": {
+        const at = buffer.indexOf(delimiter);
+        if (at < 0) {
+          skipped += Math.max(0, buffer.length - keep);
+          if (skipped > limits.maxPreambleBytes) throw new MalformedMultipartError("no boundary delimiter found");
+          buffer = buffer.subarray(Math.max(0, buffer.length - keep));
+          return false;
+        }
+        buffer = buffer.subarray(at + delimiter.length);
+        state = "afterDelimiter";
+        return true;
+      }
+      case "afterDelimiter": {
+        if (buffer.length < 2) return false;
+        if (buffer[0] === 0x2d && buffer[1] === 0x2d) {
+          state = "epilogue";
+          return false;
+        }
+        const lineEnd = buffer.indexOf(CRLF);
+        if (lineEnd < 0) {
+          if (buffer.length > 1024) throw new MalformedMultipartError("boundary line is not followed by CRLF");
+          return false;
+        }
+        if (!/^[ \t]*$/.test(buffer.toString("latin1", 0, lineEnd))) {
+          throw new MalformedMultipartError("unexpected characters after a boundary delimiter");
+        }
+        buffer = buffer.subarray(lineEnd + 2);
+        state = "headers";
+        return true;
+      }
+      case "headers": {
+        const end = buffer.subarray(0, 2).equals(CRLF) ? 0 : buffer.indexOf(HEADER_END);
+        if (end < 0) {
+          if (buffer.length > limits.maxHeaderBytes) throw new MalformedMultipartError("part headers too large");
+          return false;
+        }
+        const headers = parseHeaders(buffer.toString("latin1", 0, end));
+        buffer = buffer.subarray(end === 0 ? 2 : end + 4);
+        state = "body";
+        parts += 1;
+        await sink.startPart(headers);
+        return true;
+      }
+      case "body": {
+        const at = buffer.indexOf(delimiter);
+        if (at < 0) {
+          // Hand over all but the bytes that might begin a delimiter split across chunks.
+          if (buffer.length > keep) {
+            await sink.partData(buffer.subarray(0, buffer.length - keep));
+            buffer = buffer.subarray(buffer.length - keep);
+          }
+          return false;
+        }
+        if (at > 0) await sink.partData(buffer.subarray(0, at));
+        await sink.endPart();
+        buffer = buffer.subarray(at + delimiter.length);
+        state = "afterDelimiter";
+        return true;
+      }
+      case "epilogue":
+        buffer = Buffer.alloc(0);
+        return false;
+    }
+  };
+
+  for await (const chunk of body) {
+    buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
+    while (await step());
+  }
+  if ((state as State) !== "epilogue") {
+    throw new MalformedMultipartError("body ended before the closing boundary delimiter");
+  }
+  return parts;
+}
+
+function parseHeaders(block: string): PartHeaders {
+  const headers: PartHeaders = {};
+  let last: string | undefined;
+  for (const line of block.split("\r\n")) {
+    if (line === "") continue;
+    if ((line.startsWith(" ") || line.startsWith("\t")) && last) {
+      headers[last] += ` ${line.trim()}`;
+      continue;
+    }
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw new MalformedMultipartError(`malformed part header line "${line.slice(0, 40)}"`);
+    last = line.slice(0, colon).trim().toLowerCase();
+    headers[last] = line.slice(colon + 1).trim();
+  }
+  return headers;
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// trrg-gateway command line.
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig, SETTINGS_HELP } from "./config.js";
+import { startServer } from "./server.js";
+
+const USAGE = `trrg-gateway: DICOMweb gateway that turns chest X-rays into preliminary FHIR radiology reports
+
+Usage:
+  trrg-gateway serve       run the HTTP service (DICOMweb under /dicomweb, /healthz, /readyz)
+  trrg-gateway --help      show this help
+
+Settings come from environment variables (or a JSON file named by TRRG_CONFIG_FILE):
+${SETTINGS_HELP.map(([name, text]) => `  ${name.padEnd(28)}${text}`).join("\n")}
+`;
+
+async function serve(): Promise<void> {
+  const running = await startServer(loadConfig());
+  const { logger } = running.services;
+  logger.info({ url: running.url, dataDir: running.services.config.dataDir }, "trrg-gateway listening");
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    running.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { help: { type: "boolean", short: "h" } },
+  });
+  const command = positionals[0];
+  if (values.help || command === undefined || command === "help") {
+    process.stdout.write(USAGE);
+    return values.help || command === "help" ? 0 : 2;
+  }
+  if (command === "serve") {
+    await serve();
+    return -1;
+  }
+  process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof ConfigError) console.error(error.message);
+    else console.error(`trrg-gateway: ${(error as Error).message}`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,44 @@
+// Starts and stops the HTTP server around the services, in mirror order.
+import type { Server } from "node:http";
+import { createApp } from "./app.js";
+import type { Config } from "./config.js";
+import { closeServices, openServices, type Services } from "./services.js";
+
+export interface RunningServer {
+  services: Services;
+  server: Server;
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startServer(config: Config): Promise<RunningServer> {
+  const services = await openServices(config);
+  let server: Server;
+  try {
+    server = await listen(createApp(services), config.http.host, config.http.port);
+  } catch (error) {
+    await closeServices(services);
+    throw error;
+  }
+  // STOW-RS uploads of large studies take long; the defaults would cut them off.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.http.port;
+  const url = `http://${config.http.host.includes(":") ? `[${config.http.host}]` : config.http.host}:${port}`;
+  const stop = async () => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+    await closeServices(services);
+  };
+  return { services, server, url, stop };
+}
+
+function listen(app: ReturnType<typeof createApp>, host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    // express 5 reports listen errors such as EADDRINUSE to this callback.
+    const server = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(server)));
+  });
+}

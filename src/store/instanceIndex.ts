@@ -1,0 +1,123 @@
+// The study/series/instance index: what STOW-RS wrote and where its file lies.
+import type { Database } from "./database.js";
+import type { InstanceTable, SeriesTable, StudyTable } from "./schema.js";
+
+export type StudyAttributes = Omit<StudyTable, "created_at" | "updated_at">;
+export type SeriesAttributes = Omit<SeriesTable, "created_at">;
+export type InstanceRecord = Omit<InstanceTable, "received_at">;
+
+export interface IndexedInstance {
+  study: StudyAttributes;
+  series: SeriesAttributes;
+  instance: InstanceRecord;
+}
+
+export type IndexOutcome = "inserted" | "already-indexed";
+
+/**
+ * Adds an instance and, when new, its study and series, in one transaction. The first instance of a study or
+ * series sets its attributes; an instance already indexed (a resend, or a race with another request) is left as is.
+ */
+export async function indexInstance(db: Database, entry: IndexedInstance, now = new Date()): Promise<IndexOutcome> {
+  const at = now.toISOString();
+  return db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto("studies")
+      .values({ ...entry.study, created_at: at, updated_at: at })
+      .onConflict((oc) => oc.column("study_instance_uid").doNothing())
+      .execute();
+    await trx
+      .insertInto("series")
+      .values({ ...entry.series, created_at: at })
+      .onConflict((oc) => oc.column("series_instance_uid").doNothing())
+      .execute();
+    const inserted = await trx
+      .insertInto("instances")
+      .values({ ...entry.instance, received_at: at })
+      .onConflict((oc) => oc.column("sop_instance_uid").doNothing())
+      .executeTakeFirst();
+    if (inserted.numInsertedOrUpdatedRows === 0n) return "already-indexed";
+    await trx
+      .updateTable("studies")
+      .set({ updated_at: at })
+      .where("study_instance_uid", "=", entry.study.study_instance_uid)
+      .execute();
+    return "inserted";
+  });
+}
+
+export interface StoredInstanceRef {
+  sopInstanceUID: string;
+  sopClassUID: string;
+  seriesInstanceUID: string;
+  studyInstanceUID: string;
+  transferSyntaxUID: string;
+  filePath: string;
+  fileSize: number;
+}
+
+export interface InstanceScope {
+  studyInstanceUID: string;
+  seriesInstanceUID?: string;
+  sopInstanceUID?: string;
+}
+
+function scopedInstances(db: Database, scope: InstanceScope) {
+  let query = db.selectFrom("instances").where("study_instance_uid", "=", scope.studyInstanceUID);
+  if (scope.seriesInstanceUID) query = query.where("series_instance_uid", "=", scope.seriesInstanceUID);
+  if (scope.sopInstanceUID) query = query.where("sop_instance_uid", "=", scope.sopInstanceUID);
+  return query
+    .leftJoin("series", "series.series_instance_uid", "instances.series_instance_uid")
+    .orderBy("series.series_number")
+    .orderBy("instances.series_instance_uid")
+    .orderBy("instances.instance_number")
+    .orderBy("instances.sop_instance_uid");
+}
+
+/** The files of a study, a series or one instance, in series and instance number order. */
+export async function findInstanceFiles(db: Database, scope: InstanceScope): Promise<StoredInstanceRef[]> {
+  const rows = await scopedInstances(db, scope)
+    .select([
+      "instances.sop_instance_uid",
+      "instances.sop_class_uid",
+      "instances.series_instance_uid",
+      "instances.study_instance_uid",
+      "instances.transfer_syntax_uid",
+      "instances.file_path",
+      "instances.file_size",
+    ])
+    .execute();
+  return rows.map((row) => ({
+    sopInstanceUID: row.sop_instance_uid,
+    sopClassUID: row.sop_class_uid,
+    seriesInstanceUID: row.series_instance_uid,
+    studyInstanceUID: row.study_instance_uid,
+    transferSyntaxUID: row.transfer_syntax_uid,
+    filePath: row.file_path,
+    fileSize: Number(row.file_size),
+  }));
+}
+
+/** The stored DICOM JSON metadata of a study, a series or one instance. */
+export async function findInstanceMetadata(db: Database, scope: InstanceScope): Promise<string[]> {
+  const rows = await scopedInstances(db, scope).select("instances.metadata").execute();
+  return rows.map((row) => row.metadata);
+}
+
+export async function findInstance(db: Database, sopInstanceUID: string): Promise<StoredInstanceRef | undefined> {
+  const row = await db
+    .selectFrom("instances")
+    .selectAll()
+    .where("sop_instance_uid", "=", sopInstanceUID)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  return {
+    sopInstanceUID: row.sop_instance_uid,
+    sopClassUID: row.sop_class_uid,
+    seriesInstanceUID: row.series_instance_uid,
+    studyInstanceUID: row.study_instance_uid,
+    transferSyntaxUID: row.transfer_syntax_uid,
+    filePath: row.file_path,
+    fileSize: Number(row.file_size),
+  };
+}

@@ -1,0 +1,59 @@
+// Schema migrations, written once for SQLite and PostgreSQL through Kysely's schema builder.
+import { type Kysely, type Migration } from "kysely";
+
+export const migrations: Record<string, Migration> = {
+  "0001_dicom_index": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("studies")
+        .addColumn("study_instance_uid", "varchar(64)", (c) => c.primaryKey())
+        .addColumn("patient_id", "varchar(64)")
+        .addColumn("issuer_of_patient_id", "varchar(64)")
+        .addColumn("patient_name", "varchar(324)")
+        .addColumn("patient_birth_date", "varchar(8)")
+        .addColumn("patient_sex", "varchar(16)")
+        .addColumn("study_date", "varchar(8)")
+        .addColumn("study_time", "varchar(16)")
+        .addColumn("accession_number", "varchar(16)")
+        .addColumn("referring_physician_name", "varchar(324)")
+        .addColumn("study_description", "varchar(64)")
+        .addColumn("study_id", "varchar(16)")
+        .addColumn("created_at", "varchar(32)", (c) => c.notNull())
+        .addColumn("updated_at", "varchar(32)", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable("series")
+        .addColumn("series_instance_uid", "varchar(64)", (c) => c.primaryKey())
+        .addColumn("study_instance_uid", "varchar(64)", (c) =>
+          c.notNull().references("studies.study_instance_uid").onDelete("cascade"),
+        )
+        .addColumn("modality", "varchar(16)")
+        .addColumn("series_number", "integer")
+        .addColumn("series_description", "varchar(64)")
+        .addColumn("body_part_examined", "varchar(16)")
+        .addColumn("created_at", "varchar(32)", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable("instances")
+        .addColumn("sop_instance_uid", "varchar(64)", (c) => c.primaryKey())
+        .addColumn("series_instance_uid", "varchar(64)", (c) =>
+          c.notNull().references("series.series_instance_uid").onDelete("cascade"),
+        )
+        .addColumn("study_instance_uid", "varchar(64)", (c) => c.notNull())
+        .addColumn("sop_class_uid", "varchar(64)", (c) => c.notNull())
+        .addColumn("instance_number", "integer")
+        .addColumn("transfer_syntax_uid", "varchar(64)", (c) => c.notNull())
+        .addColumn("file_path", "varchar(255)", (c) => c.notNull())
+        .addColumn("file_size", "bigint", (c) => c.notNull())
+        .addColumn("metadata", "text", (c) => c.notNull())
+        .addColumn("received_at", "varchar(32)", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("series_by_study").on("series").column("study_instance_uid").execute();
+      await db.schema.createIndex("instances_by_series").on("instances").column("series_instance_uid").execute();
+      await db.schema.createIndex("instances_by_study").on("instances").column("study_instance_uid").execute();
+      await db.schema.createIndex("studies_by_patient").on("studies").column("patient_id").execute();
+      await db.schema.createIndex("studies_by_date").on("studies").column("study_date").execute();
+      await db.schema.createIndex("studies_by_accession").on("studies").column("accession_number").execute();
+    },
+  },
+};
