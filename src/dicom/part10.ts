@@ -1,9 +1,10 @@
 // Reads and checks the header of a DICOM Part 10 file (PS3.10 §7.1): 128-byte preamble, "DICM", File Meta
 // Information group (0002) with its group length, then the data set up to Pixel Data. Pixel data is never read,
 // so the cost does not grow with the image.
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import dcmjs from "dcmjs";
 import { toDicomJson, stringValue, type DicomJsonDataset } from "./dicomJson.js";
+import { locatePixelData, pixelDataFits, type Encoding } from "./pixelDataExtent.js";
 import { DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, findTransferSyntax } from "./transferSyntax.js";
 
 export type Part10Problem = "malformed" | "unsupported-transfer-syntax" | "header-too-large";
@@ -37,6 +38,33 @@ const FIRST_READ_BYTES = 64 * 1024;
 const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 const PIXEL_DATA = "7FE00010";
 
+function encodingOf(transferSyntaxUID: string): Encoding {
+  if (transferSyntaxUID === "1.2.840.10008.1.2") return { explicitVR: false, littleEndian: true };
+  if (transferSyntaxUID === "1.2.840.10008.1.2.2") return { explicitVR: true, littleEndian: false };
+  return { explicitVR: true, littleEndian: true };
+}
+
+/** Refuses a file whose Pixel Data value runs past its end: the upload was cut short. */
+async function checkPixelDataExtent(handle: FileHandle, prefix: Buffer, fileSize: number, header: InstanceHeader) {
+  const { transferSyntaxUID } = header.meta;
+  if (!header.hasPixelData || transferSyntaxUID === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN) return;
+  const encoding = encodingOf(transferSyntaxUID);
+  let location;
+  try {
+    location = locatePixelData(prefix, datasetOffset(prefix), encoding);
+  } catch (error) {
+    throw new Part10Error("malformed", `data set structure is invalid: ${(error as Error).message}`);
+  }
+  if (!location.found || !(await pixelDataFits(handle, fileSize, location, encoding))) {
+    throw new Part10Error("malformed", "Pixel Data extends past the end of the file (truncated instance)");
+  }
+}
+
+/** Offset of the first data set element: after the preamble, "DICM" and the File Meta Information group. */
+function datasetOffset(prefix: Buffer): number {
+  return 144 + prefix.readUInt32LE(140);
+}
+
 export async function readInstanceHeader(filePath: string, fileSize: number): Promise<InstanceHeader> {
   const handle = await open(filePath, "r");
   try {
@@ -46,7 +74,10 @@ export async function readInstanceHeader(filePath: string, fileSize: number): Pr
       await handle.read(prefix, 0, length, 0);
       const complete = length === fileSize;
       const parsed = parseHeader(prefix, complete);
-      if (parsed) return parsed;
+      if (parsed) {
+        await checkPixelDataExtent(handle, prefix, fileSize, parsed);
+        return parsed;
+      }
       if (length >= MAX_HEADER_BYTES) {
         throw new Part10Error("header-too-large", `data set header exceeds ${MAX_HEADER_BYTES} bytes`);
       }
@@ -120,8 +151,7 @@ function checkPart10Signature(prefix: Buffer): void {
 
 /** Walks the explicit-VR little-endian file meta group to its Transfer Syntax UID (0002,0010). */
 function readTransferSyntaxUID(prefix: Buffer): string {
-  const groupLength = prefix.readUInt32LE(140);
-  const end = 144 + groupLength;
+  const end = datasetOffset(prefix);
   if (end > prefix.length) throw new Part10Error("malformed", "File Meta Information group is truncated");
   let offset = 144;
   while (offset + 8 <= end) {
