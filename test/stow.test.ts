@@ -7,6 +7,7 @@ import {
   CR_SOP_CLASS,
   IMPLICIT_VR_LITTLE_ENDIAN,
   makeInstance,
+  type InstanceOptions,
   makeMultipartRelated,
   newUid,
 } from "./fixtures/dicomFactory.js";
@@ -86,7 +87,7 @@ describe("STOW-RS store of valid instances", () => {
     ["16-bit DX MONOCHROME1", { photometricInterpretation: "MONOCHROME1" as const }],
     ["16-bit CR implicit VR", { modality: "CR" as const, sopClassUID: CR_SOP_CLASS, transferSyntaxUID: IMPLICIT_VR_LITTLE_ENDIAN }],
     ["8-bit CR MONOCHROME1 implicit VR", { modality: "CR" as const, sopClassUID: CR_SOP_CLASS, bitsAllocated: 8 as const, photometricInterpretation: "MONOCHROME1" as const, transferSyntaxUID: IMPLICIT_VR_LITTLE_ENDIAN }],
-  ])("stores a %s instance", async (_name, options) => {
+  ] as Array<[string, Partial<InstanceOptions>]>)("stores a %s instance", async (_name, options) => {
     const res = await storeInstances(t.app, [makeInstance(options)]);
     expect(res.status).toBe(200);
     const [row] = await instanceRows(t);

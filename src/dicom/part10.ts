@@ -1,10 +1,10 @@
 // Reads and checks the header of a DICOM Part 10 file (PS3.10 §7.1): 128-byte preamble, "DICM", File Meta
 // Information group (0002) with its group length, then the data set up to Pixel Data. Pixel data is never read,
 // so the cost does not grow with the image.
-import { open, type FileHandle } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import dcmjs from "dcmjs";
 import { toDicomJson, stringValue, type DicomJsonDataset } from "./dicomJson.js";
-import { locatePixelData, pixelDataFits, type Encoding } from "./pixelDataExtent.js";
+import { locatePixelData, pixelDataFits, UNDEFINED_LENGTH, type Encoding, type PixelDataLocation } from "./pixelDataExtent.js";
 import { DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, findTransferSyntax } from "./transferSyntax.js";
 
 export type Part10Problem = "malformed" | "unsupported-transfer-syntax" | "header-too-large";
@@ -32,8 +32,13 @@ export interface InstanceHeader {
   hasPixelData: boolean;
 }
 
+// dcmjs writes parse warnings straight to the console, where element values (patient data) could appear:
+// our own logs say what went wrong instead.
+dcmjs.log.setLevel("silent");
+
 const PREAMBLE_LENGTH = 128;
-const FIRST_READ_BYTES = 64 * 1024;
+/** The first read, and the bytes of each part STOW-RS keeps in memory to parse without rereading. */
+export const FIRST_READ_BYTES = 64 * 1024;
 /** Headers beyond this size (before Pixel Data) are refused rather than parsed. */
 const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 const PIXEL_DATA = "7FE00010";
@@ -44,20 +49,36 @@ function encodingOf(transferSyntaxUID: string): Encoding {
   return { explicitVR: true, littleEndian: true };
 }
 
-/** Refuses a file whose Pixel Data value runs past its end: the upload was cut short. */
-async function checkPixelDataExtent(handle: FileHandle, prefix: Buffer, fileSize: number, header: InstanceHeader) {
+/**
+ * Where the Pixel Data value lies, or "absent" when the instance has none or is deflated (its structure is only
+ * known after inflating, which dcmjs does).
+ */
+function pixelDataLocation(prefix: Buffer, header: InstanceHeader): PixelDataLocation | "absent" {
   const { transferSyntaxUID } = header.meta;
-  if (!header.hasPixelData || transferSyntaxUID === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN) return;
-  const encoding = encodingOf(transferSyntaxUID);
-  let location;
+  if (!header.hasPixelData || transferSyntaxUID === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN) return "absent";
   try {
-    location = locatePixelData(prefix, datasetOffset(prefix), encoding);
+    return locatePixelData(prefix, datasetOffset(prefix), encodingOf(transferSyntaxUID));
   } catch (error) {
     throw new Part10Error("malformed", `data set structure is invalid: ${(error as Error).message}`);
   }
-  if (!location.found || !(await pixelDataFits(handle, fileSize, location, encoding))) {
-    throw new Part10Error("malformed", "Pixel Data extends past the end of the file (truncated instance)");
-  }
+}
+
+const truncated = () => new Part10Error("malformed", "Pixel Data extends past the end of the file (truncated instance)");
+
+/**
+ * Reads the header from the first bytes of a file already in memory, without touching the file. Returns
+ * undefined when those bytes are not enough to decide (a long header, or encapsulated pixel data whose
+ * fragments must be walked in the file): then use readInstanceHeader.
+ */
+export function readInstanceHeaderFromPrefix(prefix: Buffer, fileSize: number): InstanceHeader | undefined {
+  const header = parseHeader(prefix, prefix.length === fileSize);
+  if (!header) return undefined;
+  const location = pixelDataLocation(prefix, header);
+  if (location === "absent") return header;
+  if (!location.found) throw truncated();
+  if (location.length === UNDEFINED_LENGTH) return undefined;
+  if (location.valueOffset + location.length > fileSize) throw truncated();
+  return header;
 }
 
 /** Offset of the first data set element: after the preamble, "DICM" and the File Meta Information group. */
@@ -65,6 +86,7 @@ function datasetOffset(prefix: Buffer): number {
   return 144 + prefix.readUInt32LE(140);
 }
 
+/** Reads the header of a file, as much of it as needed, and checks that its Pixel Data ends within the file. */
 export async function readInstanceHeader(filePath: string, fileSize: number): Promise<InstanceHeader> {
   const handle = await open(filePath, "r");
   try {
@@ -72,11 +94,13 @@ export async function readInstanceHeader(filePath: string, fileSize: number): Pr
     for (;;) {
       const prefix = Buffer.alloc(length);
       await handle.read(prefix, 0, length, 0);
-      const complete = length === fileSize;
-      const parsed = parseHeader(prefix, complete);
-      if (parsed) {
-        await checkPixelDataExtent(handle, prefix, fileSize, parsed);
-        return parsed;
+      const header = parseHeader(prefix, length === fileSize);
+      if (header) {
+        const location = pixelDataLocation(prefix, header);
+        if (location === "absent") return header;
+        const encoding = encodingOf(header.meta.transferSyntaxUID);
+        if (!location.found || !(await pixelDataFits(handle, fileSize, location, encoding))) throw truncated();
+        return header;
       }
       if (length >= MAX_HEADER_BYTES) {
         throw new Part10Error("header-too-large", `data set header exceeds ${MAX_HEADER_BYTES} bytes`);

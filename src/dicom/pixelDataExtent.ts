@@ -3,7 +3,7 @@
 // PS3.5 §7 (explicit and implicit VR, defined and undefined lengths, nested items) without decoding values.
 import type { FileHandle } from "node:fs/promises";
 
-const UNDEFINED_LENGTH = 0xffffffff;
+export const UNDEFINED_LENGTH = 0xffffffff;
 const LONG_FORM_VRS = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"]);
 const ITEM = 0xfffee000;
 const ITEM_DELIMITATION = 0xfffee00d;

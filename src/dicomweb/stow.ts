@@ -2,7 +2,13 @@
 // is checked as it completes. Only when the whole body has arrived (close delimiter seen) are the accepted
 // instances committed, so a truncated or aborted request stores nothing.
 import { MIMEType } from "node:util";
-import { readInstanceHeader, Part10Error, type InstanceHeader } from "../dicom/part10.js";
+import {
+  FIRST_READ_BYTES,
+  readInstanceHeader,
+  readInstanceHeaderFromPrefix,
+  Part10Error,
+  type InstanceHeader,
+} from "../dicom/part10.js";
 import { integerValue, personNameValue, stringValue, type DicomJsonDataset } from "../dicom/dicomJson.js";
 import { IMAGE_PIXEL_TYPE1, isImageStorageSOPClass } from "../dicom/sopClass.js";
 import { isValidUid } from "../dicom/uid.js";
@@ -61,16 +67,17 @@ type StagedPart = { accepted: AcceptedInstance } | { failed: FailedInstance };
 
 export async function storeInstances(request: StoreRequest, services: StowServices): Promise<StoreResult> {
   const boundary = checkRequestHeaders(request, services.settings);
-  const staged: StagedPart[] = [];
+  const sink = new StagingSink(request, services);
+  let staged: StagedPart[];
   try {
-    const sink = new StagingSink(request, services, staged);
     try {
       await readMultipartRelated(limitBodySize(request.body, services.settings.maxRequestBytes), boundary, sink);
     } finally {
       await sink.abandonOpenPart();
     }
+    staged = await Promise.all(sink.parts);
   } catch (error) {
-    await discardStaged(staged);
+    await sink.discardAll();
     throw error;
   }
   const outcome = await commitStaged(staged, request, services);
@@ -117,20 +124,30 @@ async function* limitBodySize(body: AsyncIterable<Buffer>, maxBytes: number): As
   }
 }
 
-/** Receives each part into a temporary file, then checks it and records it as accepted or failed. */
+/**
+ * Receives each part into a temporary file, then checks it and records it as accepted or failed. The check and
+ * the flush to disk of one part run while the next part is being received.
+ */
 class StagingSink implements PartSink {
+  /** One settled outcome per part, in body order. */
+  readonly parts: Promise<StagedPart>[] = [];
+  private readonly created: TemporaryFile[] = [];
   private temporary: TemporaryFile | undefined;
   private headers: PartHeaders = {};
+  /** The first bytes of the part, kept to parse its header while the file is being flushed. */
+  private prefix: Buffer[] = [];
+  private prefixLength = 0;
   private failure: FailedInstance | undefined;
 
   constructor(
     private readonly request: StoreRequest,
     private readonly services: StowServices,
-    private readonly staged: StagedPart[],
   ) {}
 
   async startPart(headers: PartHeaders): Promise<void> {
     this.headers = headers;
+    this.prefix = [];
+    this.prefixLength = 0;
     this.failure = partContentTypeFailure(headers["content-type"]);
     if (this.failure) return;
     const free = await this.services.files.freeBytes();
@@ -139,12 +156,17 @@ class StagingSink implements PartSink {
       return;
     }
     this.temporary = await this.services.files.createTemporaryFile();
+    this.created.push(this.temporary);
   }
 
   async partData(chunk: Buffer): Promise<void> {
     if (!this.temporary) return; // a failed part: its bytes are read and dropped
     if (this.temporary.size + chunk.length > this.services.settings.maxPartBytes) {
       throw payloadTooLarge(`a part exceeds the limit of ${this.services.settings.maxPartBytes} bytes`);
+    }
+    if (this.prefixLength < FIRST_READ_BYTES) {
+      this.prefix.push(chunk.subarray(0, FIRST_READ_BYTES - this.prefixLength));
+      this.prefixLength += this.prefix.at(-1)!.length;
     }
     try {
       await this.temporary.write(chunk);
@@ -154,23 +176,22 @@ class StagingSink implements PartSink {
     }
   }
 
-  async endPart(): Promise<void> {
+  endPart(): void {
     const temporary = this.temporary;
     this.temporary = undefined;
-    if (!temporary) {
-      this.staged.push({ failed: this.failure ?? { failureReason: FailureReason.ProcessingFailure, detail: "lost part" } });
-      return;
-    }
-    try {
-      await temporary.finish();
-      const checked = await checkInstance(temporary, this.headers, this.request, this.services.settings);
-      if ("failed" in checked) await temporary.discard();
-      this.staged.push("failed" in checked ? checked : { accepted: { temporary, entry: checked.entry } });
-    } catch (error) {
-      await temporary.discard();
-      if (!isOutOfSpace(error)) throw error;
-      this.staged.push({ failed: { failureReason: FailureReason.OutOfResources, detail: "storage volume is full" } });
-    }
+    const outcome = temporary
+      ? settlePart({ temporary, prefix: Buffer.concat(this.prefix), written: temporary.finish() }, this.headers, this.request, this.services.settings)
+      : Promise.resolve({ failed: this.failure ?? { failureReason: FailureReason.ProcessingFailure, detail: "lost part" } });
+    // Observed later through `parts`; this handler only keeps an early failure from counting as unhandled.
+    outcome.catch(() => undefined);
+    this.parts.push(outcome);
+  }
+
+  /** Deletes every temporary file of the request, after its parts have settled. */
+  async discardAll(): Promise<void> {
+    await Promise.allSettled(this.parts);
+    await this.abandonOpenPart();
+    await Promise.all(this.created.map((temporary) => temporary.discard()));
   }
 
   /** Deletes the file of a part cut off by an error or a disconnect. */
@@ -196,8 +217,38 @@ function partContentTypeFailure(contentType: string | undefined): FailedInstance
   return { failureReason: FailureReason.CannotUnderstand, detail: "part is not application/dicom" };
 }
 
+/** Waits for the part's file to be on disk and checks it; the file is deleted unless the part is accepted. */
+async function settlePart(part: ReceivedPart, headers: PartHeaders, request: StoreRequest, settings: StowSettings): Promise<StagedPart> {
+  try {
+    const [, checked] = await Promise.all([part.written, checkInstance(part, headers, request, settings)]);
+    if ("failed" in checked) {
+      await part.temporary.discard();
+      return checked;
+    }
+    return { accepted: { temporary: part.temporary, entry: checked.entry } };
+  } catch (error) {
+    await part.temporary.discard();
+    if (!isOutOfSpace(error)) throw error;
+    return { failed: { failureReason: FailureReason.OutOfResources, detail: "storage volume is full" } };
+  }
+}
+
+interface ReceivedPart {
+  temporary: TemporaryFile;
+  prefix: Buffer;
+  /** Settles once the whole file is on disk. */
+  written: Promise<void>;
+}
+
+async function readHeader({ temporary, prefix, written }: ReceivedPart): Promise<InstanceHeader> {
+  const fromMemory = readInstanceHeaderFromPrefix(prefix, temporary.size);
+  if (fromMemory) return fromMemory;
+  await written;
+  return readInstanceHeader(temporary.path, temporary.size);
+}
+
 async function checkInstance(
-  temporary: TemporaryFile,
+  part: ReceivedPart,
   headers: PartHeaders,
   request: StoreRequest,
   settings: StowSettings,
@@ -205,13 +256,14 @@ async function checkInstance(
   const fail = (failureReason: FailureReason, detail: string, uids: Partial<FailedInstance> = {}) => ({
     failed: { ...uids, failureReason, detail },
   });
+  const { temporary } = part;
   const declaredLength = headers["content-length"];
   if (declaredLength !== undefined && Number(declaredLength) !== temporary.size) {
     return fail(FailureReason.CannotUnderstand, "part length differs from its Content-Length");
   }
   let header: InstanceHeader;
   try {
-    header = await readInstanceHeader(temporary.path, temporary.size);
+    header = await readHeader(part);
   } catch (error) {
     if (!(error instanceof Part10Error)) throw error;
     const reason =
@@ -335,6 +387,3 @@ async function commitInstance(
   };
 }
 
-async function discardStaged(staged: StagedPart[]): Promise<void> {
-  await Promise.all(staged.map((part) => ("accepted" in part ? part.accepted.temporary.discard() : undefined)));
-}

@@ -1,8 +1,9 @@
 // Instance files on a local volume. A file is first written to a temporary name, flushed to disk, and only then
 // linked under its final name: link(2) never replaces an existing file, so two writers of one SOP Instance UID
 // cannot overwrite each other, and a crash leaves either the whole file or none.
-import { constants, createReadStream } from "node:fs";
-import { link, mkdir, open, readdir, rm, statfs, unlink, type FileHandle } from "node:fs/promises";
+import { constants, createReadStream, createWriteStream, type WriteStream } from "node:fs";
+import { once } from "node:events";
+import { link, mkdir, open, readdir, rm, statfs, unlink } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -20,46 +21,55 @@ export function isOutOfSpace(error: unknown): boolean {
   return error instanceof OutOfSpaceError || NO_SPACE_CODES.has((error as NodeJS.ErrnoException)?.code ?? "");
 }
 
-/** A file being received. Write chunks in order, then `finish()` to flush it to disk. */
+/**
+ * A file being received. Chunks are queued in a write stream (up to 1 MiB ahead of the disk) so the network and
+ * the disk work in parallel; `finish()` flushes the file to stable storage.
+ */
 export class TemporaryFile {
   size = 0;
+  private closed = false;
+  /** A write error (e.g. ENOSPC) raised while no one was waiting; reported by the next call. */
+  private failure: Error | undefined;
+
   private constructor(
     readonly path: string,
-    private handle: FileHandle | undefined,
-  ) {}
+    private readonly stream: WriteStream,
+  ) {
+    stream.on("error", (error) => (this.failure ??= error));
+  }
 
   static async create(directory: string): Promise<TemporaryFile> {
     const file = path.join(directory, `${randomUUID()}.part`);
-    return new TemporaryFile(file, await open(file, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600));
+    const stream = createWriteStream(file, { flags: "wx", mode: 0o600, highWaterMark: 1 << 20, flush: true });
+    await once(stream, "ready");
+    return new TemporaryFile(file, stream);
   }
 
   async write(chunk: Buffer): Promise<void> {
-    if (!this.handle) throw new Error("temporary file already closed");
-    let offset = 0;
-    while (offset < chunk.length) {
-      const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset);
-      offset += bytesWritten;
-    }
+    if (this.closed) throw new Error("temporary file already closed");
+    if (this.failure) throw this.failure;
     this.size += chunk.length;
+    if (!this.stream.write(chunk)) await once(this.stream, "drain");
   }
 
-  /** Flushes the data to stable storage and closes the file. */
+  /** Writes what is queued, flushes it to stable storage (fsync) and closes the file. */
   async finish(): Promise<void> {
-    if (!this.handle) return;
-    const handle = this.handle;
-    this.handle = undefined;
-    try {
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
+    if (this.closed) return;
+    this.closed = true;
+    const closed = once(this.stream, "close");
+    this.stream.end();
+    await closed;
+    if (this.failure) throw this.failure;
   }
 
   /** Closes and deletes the file; safe to call more than once. */
   async discard(): Promise<void> {
-    const handle = this.handle;
-    this.handle = undefined;
-    await handle?.close().catch(() => undefined);
+    if (!this.closed) {
+      this.closed = true;
+      const closed = once(this.stream, "close").catch(() => undefined);
+      this.stream.destroy();
+      await closed;
+    }
     await rm(this.path, { force: true });
   }
 }

@@ -63,9 +63,10 @@ export interface InstanceScope {
 }
 
 function scopedInstances(db: Database, scope: InstanceScope) {
-  let query = db.selectFrom("instances").where("study_instance_uid", "=", scope.studyInstanceUID);
-  if (scope.seriesInstanceUID) query = query.where("series_instance_uid", "=", scope.seriesInstanceUID);
-  if (scope.sopInstanceUID) query = query.where("sop_instance_uid", "=", scope.sopInstanceUID);
+  // Columns are qualified: series, joined below, also has study_instance_uid and series_instance_uid.
+  let query = db.selectFrom("instances").where("instances.study_instance_uid", "=", scope.studyInstanceUID);
+  if (scope.seriesInstanceUID) query = query.where("instances.series_instance_uid", "=", scope.seriesInstanceUID);
+  if (scope.sopInstanceUID) query = query.where("instances.sop_instance_uid", "=", scope.sopInstanceUID);
   return query
     .leftJoin("series", "series.series_instance_uid", "instances.series_instance_uid")
     .orderBy("series.series_number")

@@ -52,6 +52,9 @@ declare module 'dcmjs' {
     }
   }
 
-  const dcmjs: { data: typeof data };
+  /** dcmjs' loglevel logger; it writes straight to the console. */
+  export const log: { setLevel(level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent'): void };
+
+  const dcmjs: { data: typeof data; log: typeof log };
   export default dcmjs;
 }

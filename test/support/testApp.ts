@@ -1,6 +1,6 @@
-// A real app over a fresh data folder (real SQLite, real files) for tests that go through HTTP.
+// Shared test setup: the real app over a fresh data folder, and storing instances through the real STOW-RS route.
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import os from "node:os";
 import path from "node:path";
 import type { Express } from "express";
 import request from "supertest";
@@ -13,29 +13,28 @@ export interface TestApp {
   app: Express;
   services: Services;
   dataDir: string;
-  /** Closes the services and deletes the data folder. */
   close(): Promise<void>;
 }
 
-/** Starts the app on a new temporary data folder; pass `dataDir` in env to reopen an existing one. */
+/** Starts the app on a temporary data folder; `env` adds or overrides TRRG_* settings. */
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const dataDir = env.TRRG_DATA_DIR ?? (await mkdtemp(path.join(tmpdir(), "trrg-test-")));
-  const config = loadConfig({ TRRG_LOG_LEVEL: "silent", TRRG_STORAGE_MIN_FREE: "0", ...env, TRRG_DATA_DIR: dataDir });
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), "trrg-test-"));
+  const config = loadConfig({ TRRG_DATA_DIR: dataDir, TRRG_LOG_LEVEL: "silent", ...env });
   const services = await openServices(config);
   const app = createApp(services);
   return {
     app,
     services,
     dataDir,
-    close: async () => {
+    async close() {
       await closeServices(services);
       await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
 
-/** Stores instances through the real STOW-RS route and returns the supertest response. */
-export function storeInstances(app: Express, buffers: Buffer[], path = "/dicomweb/studies") {
+/** POSTs the Part 10 files as one STOW-RS request (default target: All Studies) and returns the response. */
+export function storeInstances(app: Express, buffers: Buffer[], path = "/dicomweb/studies"): Promise<request.Response> {
   const { body, contentType } = makeMultipartRelated(buffers);
-  return request(app).post(path).set("Content-Type", contentType).set("Accept", "application/dicom+json").send(body);
+  return request(app).post(path).set("Content-Type", contentType).send(body).then((response) => response);
 }

@@ -1,0 +1,211 @@
+// STOW-RS benchmark: throughput for 1, 8 and 32 concurrent clients sending 2 MB and 10 MB instances, compared
+// side by side with `cp` of the same files on the same disk, and the server's peak memory as one request grows
+// from 10 MB to 1 GB. The server runs as its own process (the built CLI), so its memory is measured alone.
+//
+//   npm run bench:stow            (BENCH_QUICK=1 for a short run)
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { makeInstance } from "../test/fixtures/dicomFactory.js";
+
+const QUICK = process.env.BENCH_QUICK === "1";
+const ROUNDS = QUICK ? 1 : 3;
+const BOUNDARY = "benchBoundary7d3f";
+const TEMPLATE_UID = "2.25.1000000000000000000000000000000000000";
+
+interface Server {
+  child: ChildProcess;
+  port: number;
+  dataDir: string;
+}
+
+async function startServer(port: number): Promise<Server> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), "trrg-bench-"));
+  const child = spawn(process.execPath, ["dist/src/main.js", "serve"], {
+    env: { ...process.env, TRRG_DATA_DIR: dataDir, TRRG_PORT: String(port), TRRG_LOG_LEVEL: "warn", TRRG_STORAGE_MIN_FREE: "1GiB" },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(`http://127.0.0.1:${port}/readyz`);
+      return { child, port, dataDir };
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  throw new Error("server did not start");
+}
+
+async function stopServer(server: Server): Promise<void> {
+  const exited = new Promise((resolve) => server.child.once("exit", resolve));
+  server.child.kill("SIGTERM");
+  await exited;
+  await rm(server.dataDir, { recursive: true, force: true });
+}
+
+/** Peak resident set size of a process (VmHWM), in MiB. */
+async function peakRssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
+}
+
+/** A template instance of about `megabytes` MB whose SOP Instance UID can be rewritten in place. */
+function template(megabytes: number): Buffer {
+  const side = Math.round(Math.sqrt((megabytes * 1e6) / 2));
+  return makeInstance({ rows: side, columns: side, sopInstanceUID: TEMPLATE_UID, seed: megabytes });
+}
+
+/** Copies of the template, each with its own SOP Instance UID (same length, patched in meta and data set). */
+function* variants(base: Buffer, count: number, run: number): Generator<Buffer> {
+  const positions: number[] = [];
+  for (let at = base.indexOf(TEMPLATE_UID); at >= 0; at = base.indexOf(TEMPLATE_UID, at + 1)) positions.push(at);
+  for (let i = 0; i < count; i++) {
+    const copy = Buffer.from(base);
+    const suffix = `${run}${String(i).padStart(8, "0")}`;
+    const uid = TEMPLATE_UID.slice(0, TEMPLATE_UID.length - suffix.length) + suffix;
+    for (const at of positions) copy.write(uid, at, "latin1");
+    yield copy;
+  }
+}
+
+/** POSTs instances as one multipart/related request, writing each instance without concatenating them. */
+function store(port: number, instances: Iterable<Buffer>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: "127.0.0.1",
+        port,
+        path: "/dicomweb/studies",
+        method: "POST",
+        headers: { "Content-Type": `multipart/related; type="application/dicom"; boundary=${BOUNDARY}` },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => (res.statusCode === 200 ? resolve(res.statusCode) : reject(new Error(`HTTP ${res.statusCode}`))));
+      },
+    );
+    req.on("error", reject);
+    const head = Buffer.from(`--${BOUNDARY}\r\nContent-Type: application/dicom\r\n\r\n`);
+    const iterator = instances[Symbol.iterator]();
+    const writeNext = () => {
+      for (;;) {
+        const next = iterator.next();
+        if (next.done) {
+          req.end(`--${BOUNDARY}--\r\n`);
+          return;
+        }
+        req.write(head);
+        req.write(next.value);
+        if (!req.write("\r\n")) {
+          req.once("drain", writeNext);
+          return;
+        }
+      }
+    };
+    writeNext();
+  });
+}
+
+interface Throughput {
+  instancesPerSecond: number;
+  megabytesPerSecond: number;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+async function measureStow(port: number, base: Buffer, clients: number, perClient: number, run: number): Promise<Throughput> {
+  const batches = Array.from({ length: clients }, (_, c) => [...variants(base, perClient, run * 100 + c)]);
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    batches.map(async (batch) => {
+      for (const instance of batch) await store(port, [instance]);
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const count = clients * perClient;
+  return { instancesPerSecond: count / seconds, megabytesPerSecond: (count * base.length) / 1e6 / seconds };
+}
+
+async function measureCp(base: Buffer, count: number, run: number, withSync: boolean): Promise<Throughput> {
+  const root = await mkdtemp(path.join(tmpdir(), "trrg-bench-cp-"));
+  try {
+    await mkdir(path.join(root, "src"));
+    let i = 0;
+    for (const instance of variants(base, count, run)) await writeFile(path.join(root, "src", `${i++}.dcm`), instance);
+    execFileSync("sync");
+    const started = process.hrtime.bigint();
+    execFileSync("cp", ["-r", path.join(root, "src"), path.join(root, "dst")]);
+    if (withSync) execFileSync("sync", ["-f", path.join(root, "dst")]);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return { instancesPerSecond: count / seconds, megabytesPerSecond: (count * base.length) / 1e6 / seconds };
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+async function throughputTable(): Promise<void> {
+  console.log("\n## Throughput (median of %d rounds)\n", ROUNDS);
+  console.log("| instance | clients | instances | STOW-RS inst/s | STOW-RS MB/s | cp MB/s | cp+sync MB/s | STOW/cp | STOW/(cp+sync) |");
+  console.log("|---|---|---|---|---|---|---|---|---|");
+  const server = await startServer(18181);
+  try {
+    for (const megabytes of [2, 10]) {
+      const base = template(megabytes);
+      for (const clients of [1, 8, 32]) {
+        const total = QUICK ? Math.max(clients, 16) : megabytes === 2 ? 192 : 64;
+        const perClient = Math.max(1, Math.round(total / clients));
+        const count = perClient * clients;
+        const stow: Throughput[] = [];
+        const cp: Throughput[] = [];
+        const cpSync: Throughput[] = [];
+        for (let round = 0; round < ROUNDS; round++) {
+          // Side by side: each round runs the peers back to back on the same files and disk.
+          stow.push(await measureStow(server.port, base, clients, perClient, megabytes * 1000 + clients * 10 + round));
+          cp.push(await measureCp(base, count, round, false));
+          cpSync.push(await measureCp(base, count, round, true));
+        }
+        const s = median(stow.map((x) => x.megabytesPerSecond));
+        const c = median(cp.map((x) => x.megabytesPerSecond));
+        const cs = median(cpSync.map((x) => x.megabytesPerSecond));
+        const ips = median(stow.map((x) => x.instancesPerSecond));
+        console.log(
+          `| ${(base.length / 1e6).toFixed(1)} MB | ${clients} | ${count} | ${ips.toFixed(1)} | ${s.toFixed(0)} | ${c.toFixed(0)} | ${cs.toFixed(0)} | ${(s / c).toFixed(2)} | ${(s / cs).toFixed(2)} |`,
+        );
+      }
+    }
+  } finally {
+    await stopServer(server);
+  }
+}
+
+async function memoryTable(): Promise<void> {
+  console.log("\n## Server peak memory (VmHWM) for one request, a fresh server per size\n");
+  console.log("| request size | instances of 10 MB | peak RSS MiB | growth over idle MiB |");
+  console.log("|---|---|---|---|");
+  const base = template(10);
+  const sizes = QUICK ? [1, 10, 30] : [1, 10, 100];
+  for (const count of sizes) {
+    const server = await startServer(18182);
+    try {
+      const idle = await peakRssMiB(server.child.pid!);
+      await store(server.port, variants(base, count, count));
+      const peak = await peakRssMiB(server.child.pid!);
+      console.log(`| ${((count * base.length) / 1e6).toFixed(0)} MB | ${count} | ${peak.toFixed(0)} | ${(peak - idle).toFixed(0)} |`);
+    } finally {
+      await stopServer(server);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`# STOW-RS benchmark (${new Date().toISOString()}, node ${process.version}, ${QUICK ? "quick" : "full"})`);
+  await memoryTable();
+  await throughputTable();
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
