@@ -81,10 +81,10 @@ export async function readMultipartRelated(
       }
       case "headers": {
         const end = buffer.subarray(0, 2).equals(CRLF) ? 0 : buffer.indexOf(HEADER_END);
-        if (end < 0) {
-          if (buffer.length > limits.maxHeaderBytes) throw new MalformedMultipartError("part headers too large");
-          return false;
+        if (end > limits.maxHeaderBytes || (end < 0 && buffer.length > limits.maxHeaderBytes)) {
+          throw new MalformedMultipartError("part headers too large");
         }
+        if (end < 0) return false;
         const headers = parseHeaders(buffer.toString("latin1", 0, end));
         buffer = buffer.subarray(end === 0 ? 2 : end + 4);
         state = "body";

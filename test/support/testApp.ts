@@ -1,6 +1,6 @@
-// Shared test setup: the real app over a fresh data folder, and storing instances through the real STOW-RS route.
+// A real app over a fresh data folder (real SQLite, real files) for tests that go through HTTP.
 import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Express } from "express";
 import request from "supertest";
@@ -13,28 +13,29 @@ export interface TestApp {
   app: Express;
   services: Services;
   dataDir: string;
+  /** Closes the services and deletes the data folder. */
   close(): Promise<void>;
 }
 
-/** Starts the app on a temporary data folder; `env` adds or overrides TRRG_* settings. */
+/** Starts the app on a new temporary data folder; pass `dataDir` in env to reopen an existing one. */
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), "trrg-test-"));
-  const config = loadConfig({ TRRG_DATA_DIR: dataDir, TRRG_LOG_LEVEL: "silent", ...env });
+  const dataDir = env.TRRG_DATA_DIR ?? (await mkdtemp(path.join(tmpdir(), "trrg-test-")));
+  const config = loadConfig({ TRRG_LOG_LEVEL: "silent", TRRG_STORAGE_MIN_FREE: "0", ...env, TRRG_DATA_DIR: dataDir });
   const services = await openServices(config);
   const app = createApp(services);
   return {
     app,
     services,
     dataDir,
-    async close() {
+    close: async () => {
       await closeServices(services);
       await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
 
-/** POSTs the Part 10 files as one STOW-RS request (default target: All Studies) and returns the response. */
-export function storeInstances(app: Express, buffers: Buffer[], path = "/dicomweb/studies"): Promise<request.Response> {
+/** Stores instances through the real STOW-RS route and returns the supertest response. */
+export function storeInstances(app: Express, buffers: Buffer[], path = "/dicomweb/studies") {
   const { body, contentType } = makeMultipartRelated(buffers);
-  return request(app).post(path).set("Content-Type", contentType).send(body).then((response) => response);
+  return request(app).post(path).set("Content-Type", contentType).set("Accept", "application/dicom+json").send(body);
 }

@@ -1,0 +1,96 @@
+// The command line as an operator runs it: the built CLI in its own process.
+import { execFile, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const CLI = ["--import", "tsx", path.join(import.meta.dirname, "..", "src", "main.ts")];
+let dataDir: string;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(tmpdir(), "trrg-cli-"));
+});
+afterAll(async () => {
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  return run(process.execPath, [...CLI, ...args], { env: { ...process.env, ...env } }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+  );
+}
+
+describe("trrg-gateway command line", () => {
+  it("prints usage and every setting for --help", async () => {
+    const result = await cli(["--help"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/trrg-gateway serve/);
+    expect(result.stdout).toMatch(/TRRG_STOW_MAX_REQUEST_SIZE/);
+  });
+
+  it("refuses an unknown command with status 2", async () => {
+    const result = await cli(["frobnicate"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/unknown command "frobnicate"/);
+  });
+
+  it("stops at start with a message naming a bad setting", async () => {
+    const result = await cli(["serve"], { TRRG_PORT: "eighty", TRRG_DATA_DIR: dataDir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/TRRG_PORT: expected an integer/);
+  });
+
+  it("reports a port already in use instead of hanging", async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const result = await cli(["serve"], { TRRG_PORT: String(port), TRRG_DATA_DIR: dataDir, TRRG_LOG_LEVEL: "silent" });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/EADDRINUSE/);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it("serves /healthz and /readyz on its embedded defaults and stops cleanly on SIGTERM", async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [...CLI, "serve"], {
+      env: { ...process.env, TRRG_PORT: String(port), TRRG_DATA_DIR: dataDir },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let logs = "";
+    child.stdout.on("data", (chunk: Buffer) => (logs += chunk.toString()));
+    try {
+      let ready: Response | undefined;
+      for (let i = 0; i < 100 && !ready; i++) {
+        ready = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+        if (!ready) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(ready?.status).toBe(200);
+      expect(await ready?.json()).toEqual({ status: "ready", checks: { database: "ok", storage: "ok" } });
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(await health.json()).toEqual({ status: "ok" });
+    } finally {
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+    }
+    const lines = logs.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.some((line) => line.msg === "trrg-gateway listening")).toBe(true);
+    expect(lines.find((line) => line.route === "/readyz")).toMatchObject({ method: "GET", status: 200 });
+  });
+});

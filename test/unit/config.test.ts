@@ -1,0 +1,71 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig, parseByteSize } from "../../src/config.js";
+
+describe("loadConfig", () => {
+  it("gives the embedded defaults: loopback 8080, SQLite and files under ./data", () => {
+    const config = loadConfig({});
+    expect(config.http).toEqual({ host: "127.0.0.1", port: 8080, publicUrl: undefined });
+    expect(config.dataDir).toBe(path.resolve("data"));
+    expect(config.database.sqlitePath).toBe(path.resolve("data", "trrg.sqlite"));
+    expect(config.storage.instancesDir).toBe(path.resolve("data", "instances"));
+    expect(config.stow.acceptedSopClasses).toBe("any");
+  });
+
+  it("reads sizes with units and UID lists", () => {
+    const config = loadConfig({
+      TRRG_STOW_MAX_PART_SIZE: "512MB",
+      TRRG_STOW_MAX_REQUEST_SIZE: "2GiB",
+      TRRG_STOW_SOP_CLASSES: "1.2.840.10008.5.1.4.1.1.1, 1.2.840.10008.5.1.4.1.1.1.1",
+      TRRG_PUBLIC_URL: "https://pacs-gw.example.org/",
+    });
+    expect(config.stow.maxPartBytes).toBe(512e6);
+    expect(config.stow.maxRequestBytes).toBe(2 * 2 ** 30);
+    expect(config.stow.acceptedSopClasses).toEqual(new Set(["1.2.840.10008.5.1.4.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1"]));
+    expect(config.http.publicUrl).toBe("https://pacs-gw.example.org");
+  });
+
+  it("names every bad variable in one error", () => {
+    let error: unknown;
+    try {
+      loadConfig({ TRRG_PORT: "http", TRRG_STOW_MAX_PART_SIZE: "big", TRRG_LOG_LEVEL: "loud", TRRG_PROT: "1" });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join("\n");
+    expect(problems).toMatch(/TRRG_PORT: expected an integer from 0 to 65535, got "http"/);
+    expect(problems).toMatch(/TRRG_STOW_MAX_PART_SIZE: expected a byte size/);
+    expect(problems).toMatch(/TRRG_LOG_LEVEL/);
+    expect(problems).toMatch(/TRRG_PROT: unknown setting/);
+  });
+
+  it("rejects a part limit above the request limit", () => {
+    expect(() => loadConfig({ TRRG_STOW_MAX_PART_SIZE: "2GB", TRRG_STOW_MAX_REQUEST_SIZE: "1GB" })).toThrow(/must not exceed/);
+  });
+
+  it("layers the environment over a JSON config file", async () => {
+    const file = path.join(await mkdtemp(path.join(tmpdir(), "trrg-config-")), "config.json");
+    await writeFile(file, JSON.stringify({ TRRG_PORT: 9000, TRRG_HOST: "0.0.0.0" }));
+    const config = loadConfig({ TRRG_CONFIG_FILE: file, TRRG_PORT: "9100" });
+    expect(config.http.port).toBe(9100);
+    expect(config.http.host).toBe("0.0.0.0");
+  });
+
+  it("reports an unreadable config file by name", () => {
+    expect(() => loadConfig({ TRRG_CONFIG_FILE: "/nonexistent/trrg.json" })).toThrow(/TRRG_CONFIG_FILE: cannot read/);
+  });
+});
+
+describe("parseByteSize", () => {
+  it.each([
+    ["1048576", 1048576],
+    ["10KB", 10_000],
+    ["10 KiB", 10_240],
+    ["1.5GB", 1.5e9],
+  ])("reads %s", (text, bytes) => expect(parseByteSize(text)).toBe(bytes));
+
+  it.each(["", "-1", "ten", "5XB"])("refuses %j", (text) => expect(parseByteSize(text)).toBeUndefined());
+});
