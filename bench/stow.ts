@@ -1,9 +1,12 @@
-// STOW-RS benchmark: throughput for 1, 8 and 32 concurrent clients sending 2 MB and 10 MB instances, compared
-// side by side with `cp` of the same files on the same disk, and the server's peak memory as one request grows
-// from 10 MB to 1 GB. The server runs as its own process (the built CLI), so its memory is measured alone.
+// STOW-RS benchmark: throughput for 1, 8 and 32 concurrent clients sending 2 MB and 10 MB instances (one
+// instance per request), compared side by side with three peers on the same machine and disk: `cp` of the same
+// files, `cp` followed by `sync` (durable, as STOW-RS is), and an HTTP server that only reads and discards the same
+// requests (the ceiling of any HTTP upload here); then the server's peak memory as one request grows from 10 MB
+// to 1 GB. The server runs as its own process (the built CLI), so its memory is measured alone.
 //
 //   npm run bench:stow            (BENCH_QUICK=1 for a short run)
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { execFileSync, fork, spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
@@ -11,7 +14,7 @@ import path from "node:path";
 import { makeInstance } from "../test/fixtures/dicomFactory.js";
 
 const QUICK = process.env.BENCH_QUICK === "1";
-const ROUNDS = QUICK ? 1 : 3;
+const ROUNDS = QUICK ? 1 : 5;
 const BOUNDARY = "benchBoundary7d3f";
 const TEMPLATE_UID = "2.25.1000000000000000000000000000000000000";
 
@@ -36,6 +39,13 @@ async function startServer(port: number): Promise<Server> {
     }
   }
   throw new Error("server did not start");
+}
+
+/** The discarding HTTP server (bench/discardServer.ts), a peer that does no work but receive. */
+async function startDiscardServer(port: number): Promise<ChildProcess> {
+  const child = fork(path.join(import.meta.dirname, "discardServer.ts"), [String(port)], { execArgv: ["--import", "tsx"] });
+  await once(child, "message");
+  return child;
 }
 
 async function stopServer(server: Server): Promise<void> {
@@ -113,6 +123,12 @@ interface Throughput {
   megabytesPerSecond: number;
 }
 
+/** Starts each measurement from a quiet disk: nothing dirty, background write-back and journal work done. */
+async function settle(): Promise<void> {
+  execFileSync("sync");
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+}
+
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function measureStow(port: number, base: Buffer, clients: number, perClient: number, run: number): Promise<Throughput> {
@@ -147,9 +163,12 @@ async function measureCp(base: Buffer, count: number, run: number, withSync: boo
 
 async function throughputTable(): Promise<void> {
   console.log("\n## Throughput (median of %d rounds)\n", ROUNDS);
-  console.log("| instance | clients | instances | STOW-RS inst/s | STOW-RS MB/s | cp MB/s | cp+sync MB/s | STOW/cp | STOW/(cp+sync) |");
-  console.log("|---|---|---|---|---|---|---|---|---|");
+  console.log(
+    "| instance | clients | instances | STOW-RS inst/s | STOW-RS MB/s | HTTP discard MB/s | cp MB/s | cp+sync MB/s | STOW/discard | STOW/cp | STOW/(cp+sync) |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
   const server = await startServer(18181);
+  const discard = await startDiscardServer(18183);
   try {
     for (const megabytes of [2, 10]) {
       const base = template(megabytes);
@@ -160,22 +179,33 @@ async function throughputTable(): Promise<void> {
         const stow: Throughput[] = [];
         const cp: Throughput[] = [];
         const cpSync: Throughput[] = [];
+        const sink: Throughput[] = [];
         for (let round = 0; round < ROUNDS; round++) {
-          // Side by side: each round runs the peers back to back on the same files and disk.
-          stow.push(await measureStow(server.port, base, clients, perClient, megabytes * 1000 + clients * 10 + round));
-          cp.push(await measureCp(base, count, round, false));
-          cpSync.push(await measureCp(base, count, round, true));
+          // Side by side: each round runs the peers back to back on the same files and disk, in alternating
+          // order so that write-back left by one run does not always fall on the same peer.
+          const runs = [
+            async () => stow.push(await measureStow(server.port, base, clients, perClient, megabytes * 1000 + clients * 10 + round)),
+            async () => cp.push(await measureCp(base, count, round, false)),
+            async () => cpSync.push(await measureCp(base, count, round, true)),
+            async () => sink.push(await measureStow(18183, base, clients, perClient, round)),
+          ];
+          for (const measure of round % 2 === 0 ? runs : [...runs].reverse()) {
+            await settle();
+            await measure();
+          }
         }
         const s = median(stow.map((x) => x.megabytesPerSecond));
         const c = median(cp.map((x) => x.megabytesPerSecond));
         const cs = median(cpSync.map((x) => x.megabytesPerSecond));
+        const d = median(sink.map((x) => x.megabytesPerSecond));
         const ips = median(stow.map((x) => x.instancesPerSecond));
         console.log(
-          `| ${(base.length / 1e6).toFixed(1)} MB | ${clients} | ${count} | ${ips.toFixed(1)} | ${s.toFixed(0)} | ${c.toFixed(0)} | ${cs.toFixed(0)} | ${(s / c).toFixed(2)} | ${(s / cs).toFixed(2)} |`,
+          `| ${(base.length / 1e6).toFixed(1)} MB | ${clients} | ${count} | ${ips.toFixed(1)} | ${s.toFixed(0)} | ${d.toFixed(0)} | ${c.toFixed(0)} | ${cs.toFixed(0)} | ${(s / d).toFixed(2)} | ${(s / c).toFixed(2)} | ${(s / cs).toFixed(2)} |`,
         );
       }
     }
   } finally {
+    discard.kill();
     await stopServer(server);
   }
 }

@@ -247,19 +247,17 @@ async function readHeader({ temporary, prefix, written }: ReceivedPart): Promise
   return readInstanceHeader(temporary.path, temporary.size);
 }
 
-async function checkInstance(
-  part: ReceivedPart,
-  headers: PartHeaders,
-  request: StoreRequest,
-  settings: StowSettings,
-): Promise<{ entry: IndexedInstance } | { failed: FailedInstance }> {
-  const fail = (failureReason: FailureReason, detail: string, uids: Partial<FailedInstance> = {}) => ({
-    failed: { ...uids, failureReason, detail },
-  });
-  const { temporary } = part;
+type Checked = { entry: IndexedInstance } | { failed: FailedInstance };
+
+const failure = (failureReason: FailureReason, detail: string, uids: Partial<FailedInstance> = {}): Checked => ({
+  failed: { ...uids, failureReason, detail },
+});
+
+/** Checks one received part as PS3.18 §10.5 and PS3.10 ask, and prepares its index entry. */
+async function checkInstance(part: ReceivedPart, headers: PartHeaders, request: StoreRequest, settings: StowSettings): Promise<Checked> {
   const declaredLength = headers["content-length"];
-  if (declaredLength !== undefined && Number(declaredLength) !== temporary.size) {
-    return fail(FailureReason.CannotUnderstand, "part length differs from its Content-Length");
+  if (declaredLength !== undefined && Number(declaredLength) !== part.temporary.size) {
+    return failure(FailureReason.CannotUnderstand, "part length differs from its Content-Length");
   }
   let header: InstanceHeader;
   try {
@@ -267,72 +265,103 @@ async function checkInstance(
   } catch (error) {
     if (!(error instanceof Part10Error)) throw error;
     const reason =
-      error.problem === "unsupported-transfer-syntax"
-        ? FailureReason.TransferSyntaxNotSupported
-        : FailureReason.CannotUnderstand;
-    return fail(reason, error.message);
+      error.problem === "unsupported-transfer-syntax" ? FailureReason.TransferSyntaxNotSupported : FailureReason.CannotUnderstand;
+    return failure(reason, error.message);
   }
-  const { dataset, meta } = header;
-  const sopClassUID = stringValue(dataset, "00080016");
-  const sopInstanceUID = stringValue(dataset, "00080018");
-  const studyInstanceUID = stringValue(dataset, "0020000D");
-  const seriesInstanceUID = stringValue(dataset, "0020000E");
-  const uids = { sopClassUID, sopInstanceUID };
-  for (const [name, uid] of Object.entries({ sopClassUID, sopInstanceUID, studyInstanceUID, seriesInstanceUID })) {
-    if (!isValidUid(uid)) return fail(FailureReason.CannotUnderstand, `${name} missing or not a valid UID`, uids);
-  }
-  if (!sopClassUID || !sopInstanceUID || !studyInstanceUID || !seriesInstanceUID) throw new Error("unreachable");
-  if (meta.mediaStorageSOPClassUID !== sopClassUID || meta.mediaStorageSOPInstanceUID !== sopInstanceUID) {
-    return fail(FailureReason.DataSetDoesNotMatchSOPClass, "File Meta Information SOP UIDs differ from the data set", uids);
-  }
-  if (settings.acceptedSopClasses !== "any" && !settings.acceptedSopClasses.has(sopClassUID)) {
-    return fail(FailureReason.SOPClassNotSupported, "SOP Class not accepted by this service", uids);
-  }
-  if (isImageStorageSOPClass(sopClassUID)) {
-    const missing = Object.entries(IMAGE_PIXEL_TYPE1).filter(([, tag]) => dataset[tag]?.Value === undefined);
-    if (missing.length > 0 || !header.hasPixelData) {
-      const names = [...missing.map(([name]) => name), ...(header.hasPixelData ? [] : ["PixelData"])];
-      return fail(FailureReason.DataSetDoesNotMatchSOPClass, `image without ${names.join(", ")}`, uids);
+  const uids = instanceUIDs(header.dataset);
+  if ("failed" in uids) return uids;
+  return conformanceFailure(header, uids, request, settings) ?? { entry: indexEntry(header, uids, part.temporary.size) };
+}
+
+interface InstanceUIDs {
+  sopClassUID: string;
+  sopInstanceUID: string;
+  studyInstanceUID: string;
+  seriesInstanceUID: string;
+}
+
+function instanceUIDs(dataset: DicomJsonDataset): InstanceUIDs | { failed: FailedInstance } {
+  const uids = {
+    sopClassUID: stringValue(dataset, "00080016"),
+    sopInstanceUID: stringValue(dataset, "00080018"),
+    studyInstanceUID: stringValue(dataset, "0020000D"),
+    seriesInstanceUID: stringValue(dataset, "0020000E"),
+  };
+  for (const [name, uid] of Object.entries(uids)) {
+    if (!isValidUid(uid)) {
+      const reported = { sopClassUID: uids.sopClassUID, sopInstanceUID: uids.sopInstanceUID };
+      return { failed: { ...reported, failureReason: FailureReason.CannotUnderstand, detail: `${name} missing or not a valid UID` } };
     }
   }
-  if (request.studyInstanceUID !== undefined && request.studyInstanceUID !== studyInstanceUID) {
-    return fail(FailureReason.StudyInstanceUIDMismatch, "Study Instance UID differs from the request path", uids);
+  return uids as InstanceUIDs;
+}
+
+function conformanceFailure(
+  { dataset, meta, hasPixelData }: InstanceHeader,
+  uids: InstanceUIDs,
+  request: StoreRequest,
+  settings: StowSettings,
+): Checked | undefined {
+  const reported = { sopClassUID: uids.sopClassUID, sopInstanceUID: uids.sopInstanceUID };
+  if (meta.mediaStorageSOPClassUID !== uids.sopClassUID || meta.mediaStorageSOPInstanceUID !== uids.sopInstanceUID) {
+    return failure(FailureReason.DataSetDoesNotMatchSOPClass, "File Meta Information SOP UIDs differ from the data set", reported);
   }
+  if (settings.acceptedSopClasses !== "any" && !settings.acceptedSopClasses.has(uids.sopClassUID)) {
+    return failure(FailureReason.SOPClassNotSupported, "SOP Class not accepted by this service", reported);
+  }
+  if (isImageStorageSOPClass(uids.sopClassUID)) {
+    const missing = Object.entries(IMAGE_PIXEL_TYPE1)
+      .filter(([, tag]) => dataset[tag]?.Value === undefined)
+      .map(([name]) => name);
+    if (!hasPixelData) missing.push("PixelData");
+    if (missing.length > 0) {
+      return failure(FailureReason.DataSetDoesNotMatchSOPClass, `image without ${missing.join(", ")}`, reported);
+    }
+  }
+  if (request.studyInstanceUID !== undefined && request.studyInstanceUID !== uids.studyInstanceUID) {
+    return failure(FailureReason.StudyInstanceUIDMismatch, "Study Instance UID differs from the request path", reported);
+  }
+  return undefined;
+}
+
+/** The study, series and instance rows of an accepted instance; file_path is set when the file is committed. */
+function indexEntry({ dataset, meta }: InstanceHeader, uids: InstanceUIDs, fileSize: number): IndexedInstance {
+  const text = (tag: string) => stringValue(dataset, tag) ?? null;
+  const name = (tag: string) => personNameValue(dataset, tag) ?? null;
+  const integer = (tag: string) => integerValue(dataset, tag) ?? null;
   return {
-    entry: {
-      study: {
-        study_instance_uid: studyInstanceUID,
-        patient_id: stringValue(dataset, "00100020") ?? null,
-        issuer_of_patient_id: stringValue(dataset, "00100021") ?? null,
-        patient_name: personNameValue(dataset, "00100010") ?? null,
-        patient_birth_date: stringValue(dataset, "00100030") ?? null,
-        patient_sex: stringValue(dataset, "00100040") ?? null,
-        study_date: stringValue(dataset, "00080020") ?? null,
-        study_time: stringValue(dataset, "00080030") ?? null,
-        accession_number: stringValue(dataset, "00080050") ?? null,
-        referring_physician_name: personNameValue(dataset, "00080090") ?? null,
-        study_description: stringValue(dataset, "00081030") ?? null,
-        study_id: stringValue(dataset, "00200010") ?? null,
-      },
-      series: {
-        series_instance_uid: seriesInstanceUID,
-        study_instance_uid: studyInstanceUID,
-        modality: stringValue(dataset, "00080060") ?? null,
-        series_number: integerValue(dataset, "00200011") ?? null,
-        series_description: stringValue(dataset, "0008103E") ?? null,
-        body_part_examined: stringValue(dataset, "00180015") ?? null,
-      },
-      instance: {
-        sop_instance_uid: sopInstanceUID,
-        series_instance_uid: seriesInstanceUID,
-        study_instance_uid: studyInstanceUID,
-        sop_class_uid: sopClassUID,
-        instance_number: integerValue(dataset, "00200013") ?? null,
-        transfer_syntax_uid: meta.transferSyntaxUID,
-        file_path: "",
-        file_size: temporary.size,
-        metadata: JSON.stringify(dataset),
-      },
+    study: {
+      study_instance_uid: uids.studyInstanceUID,
+      patient_id: text("00100020"),
+      issuer_of_patient_id: text("00100021"),
+      patient_name: name("00100010"),
+      patient_birth_date: text("00100030"),
+      patient_sex: text("00100040"),
+      study_date: text("00080020"),
+      study_time: text("00080030"),
+      accession_number: text("00080050"),
+      referring_physician_name: name("00080090"),
+      study_description: text("00081030"),
+      study_id: text("00200010"),
+    },
+    series: {
+      series_instance_uid: uids.seriesInstanceUID,
+      study_instance_uid: uids.studyInstanceUID,
+      modality: text("00080060"),
+      series_number: integer("00200011"),
+      series_description: text("0008103E"),
+      body_part_examined: text("00180015"),
+    },
+    instance: {
+      sop_instance_uid: uids.sopInstanceUID,
+      series_instance_uid: uids.seriesInstanceUID,
+      study_instance_uid: uids.studyInstanceUID,
+      sop_class_uid: uids.sopClassUID,
+      instance_number: integer("00200013"),
+      transfer_syntax_uid: meta.transferSyntaxUID,
+      file_path: "",
+      file_size: fileSize,
+      metadata: JSON.stringify(dataset),
     },
   };
 }

@@ -3,6 +3,7 @@
 // no dialect functions, explicit NULL ordering, and LIKE with an explicit escape character.
 import { sql, type RawBuilder, type SqlBool } from "kysely";
 import type { Database } from "./database.js";
+import type { InstanceTable, SeriesTable, StudyTable } from "./schema.js";
 
 export type StudyColumn =
   | "study_instance_uid"
@@ -100,37 +101,12 @@ const INSTANCE_ORDER = [
   sql.ref("instances.sop_instance_uid"),
 ];
 
-export interface StudyRow {
-  study_instance_uid: string;
-  patient_id: string | null;
-  issuer_of_patient_id: string | null;
-  patient_name: string | null;
-  patient_birth_date: string | null;
-  patient_sex: string | null;
-  study_date: string | null;
-  study_time: string | null;
-  accession_number: string | null;
-  referring_physician_name: string | null;
-  study_description: string | null;
-  study_id: string | null;
-}
+export type StudyRow = Omit<StudyTable, "created_at" | "updated_at">;
 
-export interface SeriesRow extends StudyRow {
-  series_instance_uid: string;
-  modality: string | null;
-  series_number: number | null;
-  series_description: string | null;
-  body_part_examined: string | null;
-}
+export type SeriesRow = StudyRow & Omit<SeriesTable, "created_at">;
 
-export interface InstanceRow extends SeriesRow {
-  sop_instance_uid: string;
-  sop_class_uid: string;
-  instance_number: number | null;
-  transfer_syntax_uid: string;
-  /** The instance's stored DICOM JSON. */
-  metadata: string;
-}
+export type InstanceRow = SeriesRow &
+  Pick<InstanceTable, "sop_instance_uid" | "sop_class_uid" | "instance_number" | "transfer_syntax_uid" | "metadata">;
 
 const STUDY_COLUMNS = [
   "studies.study_instance_uid",

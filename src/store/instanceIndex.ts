@@ -104,21 +104,3 @@ export async function findInstanceMetadata(db: Database, scope: InstanceScope): 
   const rows = await scopedInstances(db, scope).select("instances.metadata").execute();
   return rows.map((row) => row.metadata);
 }
-
-export async function findInstance(db: Database, sopInstanceUID: string): Promise<StoredInstanceRef | undefined> {
-  const row = await db
-    .selectFrom("instances")
-    .selectAll()
-    .where("sop_instance_uid", "=", sopInstanceUID)
-    .executeTakeFirst();
-  if (!row) return undefined;
-  return {
-    sopInstanceUID: row.sop_instance_uid,
-    sopClassUID: row.sop_class_uid,
-    seriesInstanceUID: row.series_instance_uid,
-    studyInstanceUID: row.study_instance_uid,
-    transferSyntaxUID: row.transfer_syntax_uid,
-    filePath: row.file_path,
-    fileSize: Number(row.file_size),
-  };
-}
