@@ -14,9 +14,8 @@ import { IMAGE_PIXEL_TYPE1, isImageStorageSOPClass } from "../dicom/sopClass.js"
 import { isValidUid } from "../dicom/uid.js";
 import { readMultipartRelated, type PartHeaders, type PartSink } from "../http/multipartRelated.js";
 import type { Logger } from "../log.js";
-import type { Database } from "../store/database.js";
 import { isOutOfSpace, type InstanceFileStore, type TemporaryFile } from "../store/fileStore.js";
-import { indexInstance, type IndexedInstance } from "../store/instanceIndex.js";
+import type { IndexedInstance, InstanceIndexWriter } from "../store/instanceIndex.js";
 import { badRequest, payloadTooLarge, unsupportedMediaType } from "./errors.js";
 import {
   buildStoreResponse,
@@ -36,7 +35,7 @@ export interface StowSettings {
 }
 
 export interface StowServices {
-  db: Database;
+  index: InstanceIndexWriter;
   files: InstanceFileStore;
   settings: StowSettings;
   logger: Logger;
@@ -386,7 +385,7 @@ async function commitStaged(staged: StagedPart[], request: StoreRequest, service
 async function commitInstance(
   accepted: AcceptedInstance,
   request: StoreRequest,
-  { db, files }: StowServices,
+  { index, files }: StowServices,
 ): Promise<StoredInstance | FailedInstance> {
   const { instance, series } = accepted.entry;
   const uids = { sopClassUID: instance.sop_class_uid, sopInstanceUID: instance.sop_instance_uid };
@@ -404,7 +403,7 @@ async function commitInstance(
   }
   try {
     // An identical file may lack its index row if a process died between the two steps: indexing heals that.
-    await indexInstance(db, { ...accepted.entry, instance: { ...instance, file_path: relativePath } });
+    await index.add({ ...accepted.entry, instance: { ...instance, file_path: relativePath } });
   } catch (error) {
     if (committed === "created") await files.remove(relativePath);
     throw error;

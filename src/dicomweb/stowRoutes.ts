@@ -25,7 +25,7 @@ export function registerStowRoutes(router: Router, services: Services): void {
         dicomwebBaseUrl: dicomwebBaseUrl(req, services.config),
       },
       {
-        db: services.db,
+        index: services.index,
         files: services.files,
         logger: services.logger,
         settings: { ...services.config.stow, minFreeBytes: services.config.storage.minFreeBytes },

@@ -1,6 +1,7 @@
 // The study/series/instance index: what STOW-RS wrote and where its file lies.
+import type { Transaction } from "kysely";
 import type { Database } from "./database.js";
-import type { InstanceTable, SeriesTable, StudyTable } from "./schema.js";
+import type { DatabaseSchema, InstanceTable, SeriesTable, StudyTable } from "./schema.js";
 
 export type StudyAttributes = Omit<StudyTable, "created_at" | "updated_at">;
 export type SeriesAttributes = Omit<SeriesTable, "created_at">;
@@ -15,35 +16,87 @@ export interface IndexedInstance {
 export type IndexOutcome = "inserted" | "already-indexed";
 
 /**
- * Adds an instance and, when new, its study and series, in one transaction. The first instance of a study or
- * series sets its attributes; an instance already indexed (a resend, or a race with another request) is left as is.
+ * Adds an instance and, when new, its study and series. The first instance of a study or series sets its
+ * attributes; an instance already indexed (a resend, or a race with another request) is left as is.
  */
-export async function indexInstance(db: Database, entry: IndexedInstance, now = new Date()): Promise<IndexOutcome> {
-  const at = now.toISOString();
-  return db.transaction().execute(async (trx) => {
-    await trx
-      .insertInto("studies")
-      .values({ ...entry.study, created_at: at, updated_at: at })
-      .onConflict((oc) => oc.column("study_instance_uid").doNothing())
-      .execute();
-    await trx
-      .insertInto("series")
-      .values({ ...entry.series, created_at: at })
-      .onConflict((oc) => oc.column("series_instance_uid").doNothing())
-      .execute();
-    const inserted = await trx
-      .insertInto("instances")
-      .values({ ...entry.instance, received_at: at })
-      .onConflict((oc) => oc.column("sop_instance_uid").doNothing())
-      .executeTakeFirst();
-    if (inserted.numInsertedOrUpdatedRows === 0n) return "already-indexed";
-    await trx
-      .updateTable("studies")
-      .set({ updated_at: at })
-      .where("study_instance_uid", "=", entry.study.study_instance_uid)
-      .execute();
-    return "inserted";
-  });
+async function addInstance(trx: Transaction<DatabaseSchema>, entry: IndexedInstance, at: string): Promise<IndexOutcome> {
+  await trx
+    .insertInto("studies")
+    .values({ ...entry.study, created_at: at, updated_at: at })
+    .onConflict((oc) => oc.column("study_instance_uid").doNothing())
+    .execute();
+  await trx
+    .insertInto("series")
+    .values({ ...entry.series, created_at: at })
+    .onConflict((oc) => oc.column("series_instance_uid").doNothing())
+    .execute();
+  const inserted = await trx
+    .insertInto("instances")
+    .values({ ...entry.instance, received_at: at })
+    .onConflict((oc) => oc.column("sop_instance_uid").doNothing())
+    .executeTakeFirst();
+  if (inserted.numInsertedOrUpdatedRows === 0n) return "already-indexed";
+  await trx
+    .updateTable("studies")
+    .set({ updated_at: at })
+    .where("study_instance_uid", "=", entry.study.study_instance_uid)
+    .execute();
+  return "inserted";
+}
+
+/** Adds one instance in its own transaction. */
+export function indexInstance(db: Database, entry: IndexedInstance, now = new Date()): Promise<IndexOutcome> {
+  return db.transaction().execute((trx) => addInstance(trx, entry, now.toISOString()));
+}
+
+interface PendingEntry {
+  entry: IndexedInstance;
+  resolve(outcome: IndexOutcome): void;
+  reject(error: unknown): void;
+}
+
+const MAX_GROUP = 256;
+
+/**
+ * Group commit: entries that arrive while a commit is under way share the next transaction, so concurrent stores
+ * pay for one synchronous flush of the database (SQLite synchronous=FULL) instead of one each.
+ */
+export class InstanceIndexWriter {
+  private pending: PendingEntry[] = [];
+  private draining = false;
+
+  constructor(private readonly db: Database) {}
+
+  add(entry: IndexedInstance): Promise<IndexOutcome> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ entry, resolve, reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    // Entries queued in the same turn of the event loop join the first group.
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.pending.length > 0) {
+      const group = this.pending.splice(0, MAX_GROUP);
+      const at = new Date().toISOString();
+      try {
+        const outcomes = await this.db.transaction().execute(async (trx) => {
+          const results: IndexOutcome[] = [];
+          for (const { entry } of group) results.push(await addInstance(trx, entry, at));
+          return results;
+        });
+        group.forEach((pending, i) => pending.resolve(outcomes[i]!));
+      } catch {
+        // One bad entry must not fail the others: commit them one by one to tell which.
+        for (const pending of group) {
+          await indexInstance(this.db, pending.entry).then(pending.resolve, pending.reject);
+        }
+      }
+    }
+    this.draining = false;
+  }
 }
 
 export interface StoredInstanceRef {
