@@ -1,5 +1,7 @@
 // STOW-RS (PS3.18 §10.5) over the real app: real multipart bodies, real SQLite, real files.
-import { readdir, readFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import request from "supertest";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -439,6 +441,36 @@ describe("STOW-RS request errors", () => {
       expect((await storeInstances(t.app, [makeInstance()])).status).toBe(200);
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe("STOW-RS on a full volume", () => {
+  // A real ENOSPC: the instance store on a 600 KiB tmpfs (mounting needs root, as CI runs).
+  it.skipIf(process.getuid?.() !== 0)("stores what fits, answers 0xA700 for the rest and leaves no partial file", async () => {
+    const mountPoint = await mkdtemp(path.join(tmpdir(), "trrg-full-"));
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=600k", "tmpfs", mountPoint]);
+    const app = await startTestApp({ TRRG_STORAGE_DIR: mountPoint });
+    try {
+      const instances = Array.from({ length: 8 }, () => makeInstance({ rows: 256, columns: 256 }));
+      const res = await storeInstances(app.app, instances);
+      expect(res.status).toBe(202);
+      const reasons = failureReasons(res.body);
+      expect(reasons.length).toBeGreaterThan(0);
+      expect(new Set(reasons)).toEqual(new Set([0xa700]));
+      const stored = referenced(res.body).length;
+      expect(stored).toBeGreaterThan(0);
+      expect(stored + reasons.length).toBe(8);
+      expect(await instanceRows(app)).toHaveLength(stored);
+      const files = await storedFiles(app);
+      expect(files).toHaveLength(stored);
+      const contents = await Promise.all(files.map((f) => readFile(f)));
+      for (const content of contents) expect(instances.some((i) => i.equals(content))).toBe(true);
+      expect(await app.services.files.pendingTemporaryFiles()).toEqual([]);
+    } finally {
+      await app.close();
+      execFileSync("umount", [mountPoint]);
+      await rm(mountPoint, { recursive: true, force: true });
     }
   });
 });

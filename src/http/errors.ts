@@ -4,17 +4,16 @@ import type { ErrorRequestHandler, Response } from "express";
 import { DicomwebError } from "../dicomweb/errors.js";
 import { MalformedMultipartError } from "./multipartRelated.js";
 import type { Logger } from "../log.js";
+import type { components } from "./api.js";
 
 export function warningHeader(message: string): string {
   return `299 trrg-gateway "${message.replace(/["\\\r\n]/g, " ").slice(0, 300)}"`;
 }
 
 export function sendDicomwebError(res: Response, status: number, message: string): void {
-  res
-    .status(status)
-    .set("Warning", warningHeader(message))
-    .type("application/dicom+json")
-    .send(JSON.stringify({ "00000902": { vr: "LO", Value: [message.slice(0, 64)] } }));
+  // ErrorComment is LO: at most 64 characters; the Warning header carries the whole text.
+  const body: components["schemas"]["ErrorDataset"] = { "00000902": { vr: "LO", Value: [message.slice(0, 64)] } };
+  res.status(status).set("Warning", warningHeader(message)).type("application/dicom+json").send(JSON.stringify(body));
 }
 
 function statusOf(error: unknown): { status: number; message: string; expected: boolean } {

@@ -1,10 +1,12 @@
 // Liveness and readiness probes (Kubernetes conventions): /healthz says the process serves HTTP, /readyz that
 // its database and storage answer.
 import { Router } from "express";
+import type { components } from "./api.js";
 import { pingDatabase } from "../store/database.js";
 import type { Services } from "../services.js";
 
-type CheckResult = "ok" | { status: "error"; message: string };
+type Schemas = components["schemas"];
+type CheckResult = Schemas["ReadinessCheck"];
 
 async function check(probe: () => Promise<void>): Promise<CheckResult> {
   try {
@@ -18,15 +20,19 @@ async function check(probe: () => Promise<void>): Promise<CheckResult> {
 export function healthRoutes(services: Services): Router {
   const router = Router();
   router.get("/healthz", (_req, res) => {
-    res.json({ status: "ok" });
+    const body: Schemas["HealthStatus"] = { status: "ok" };
+    res.json(body);
   });
   router.get("/readyz", async (_req, res) => {
     const checks = {
       database: await check(() => pingDatabase(services.db)),
       storage: await check(() => services.files.check()),
     };
-    const ready = Object.values(checks).every((result) => result === "ok");
-    res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "not_ready", checks });
+    const body: Schemas["ReadyStatus"] | Schemas["NotReadyStatus"] =
+      checks.database === "ok" && checks.storage === "ok"
+        ? { status: "ready", checks: { database: "ok", storage: "ok" } }
+        : { status: "not_ready", checks };
+    res.status(body.status === "ready" ? 200 : 503).json(body);
   });
   return router;
 }

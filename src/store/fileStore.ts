@@ -3,6 +3,7 @@
 // cannot overwrite each other, and a crash leaves either the whole file or none.
 import { constants, createReadStream, createWriteStream, type WriteStream } from "node:fs";
 import { once } from "node:events";
+import { finished } from "node:stream/promises";
 import { link, mkdir, open, readdir, rm, statfs, unlink } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
@@ -27,8 +28,8 @@ export function isOutOfSpace(error: unknown): boolean {
  */
 export class TemporaryFile {
   size = 0;
-  private closed = false;
-  /** A write error (e.g. ENOSPC) raised while no one was waiting; reported by the next call. */
+  private ended = false;
+  /** The first write error (e.g. ENOSPC); the stream destroys itself on it, and every later call reports it. */
   private failure: Error | undefined;
 
   private constructor(
@@ -46,31 +47,41 @@ export class TemporaryFile {
   }
 
   async write(chunk: Buffer): Promise<void> {
-    if (this.closed) throw new Error("temporary file already closed");
-    if (this.failure) throw this.failure;
+    this.throwIfFailed();
+    if (this.ended) throw new Error("temporary file already closed");
     this.size += chunk.length;
-    if (!this.stream.write(chunk)) await once(this.stream, "drain");
+    if (!this.stream.write(chunk) && !this.stream.destroyed) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.stream.off("drain", done).off("close", done);
+          resolve();
+        };
+        this.stream.on("drain", done).on("close", done);
+      });
+    }
+    this.throwIfFailed();
   }
 
   /** Writes what is queued, flushes it to stable storage (fsync) and closes the file. */
   async finish(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    const closed = once(this.stream, "close");
+    this.throwIfFailed();
+    if (this.ended) return;
+    this.ended = true;
     this.stream.end();
-    await closed;
-    if (this.failure) throw this.failure;
+    await finished(this.stream).catch(() => undefined);
+    this.throwIfFailed();
   }
 
-  /** Closes and deletes the file; safe to call more than once. */
+  /** Closes and deletes the file; safe to call more than once and after a failure. */
   async discard(): Promise<void> {
-    if (!this.closed) {
-      this.closed = true;
-      const closed = once(this.stream, "close").catch(() => undefined);
-      this.stream.destroy();
-      await closed;
-    }
+    this.ended = true;
+    this.stream.destroy();
+    await finished(this.stream).catch(() => undefined);
     await rm(this.path, { force: true });
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
   }
 }
 
