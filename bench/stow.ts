@@ -133,6 +133,8 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 async function measureStow(port: number, base: Buffer, clients: number, perClient: number, run: number): Promise<Throughput> {
   const batches = Array.from({ length: clients }, (_, c) => [...variants(base, perClient, run * 100 + c)]);
+  // Warm-up, untimed: one request per client opens its connection and wakes the server after the idle settle.
+  await Promise.all([...variants(base, clients, run * 100 + 99)].map((instance) => store(port, [instance])));
   const started = process.hrtime.bigint();
   await Promise.all(
     batches.map(async (batch) => {

@@ -95,11 +95,11 @@ export async function readMultipartRelated(
       case "body": {
         const at = buffer.indexOf(delimiter);
         if (at < 0) {
-          // Hand over all but the bytes that might begin a delimiter split across chunks.
-          if (buffer.length > keep) {
-            await sink.partData(buffer.subarray(0, buffer.length - keep));
-            buffer = buffer.subarray(buffer.length - keep);
-          }
+          // Hand over all but the few bytes that might begin a delimiter split across chunks. Usually there are
+          // none, so the next chunk is searched as it came, without copying it onto a remainder.
+          const held = partialDelimiterAtEnd(buffer, delimiter);
+          if (buffer.length > held) await sink.partData(buffer.subarray(0, buffer.length - held));
+          buffer = buffer.subarray(buffer.length - held);
           return false;
         }
         if (at > 0) await sink.partData(buffer.subarray(0, at));
@@ -122,6 +122,14 @@ export async function readMultipartRelated(
     throw new MalformedMultipartError("body ended before the closing boundary delimiter");
   }
   return parts;
+}
+
+/** Length of the longest end of `buffer` that is a beginning of `delimiter` (which starts with CR). */
+function partialDelimiterAtEnd(buffer: Buffer, delimiter: Buffer): number {
+  for (let i = Math.max(0, buffer.length - delimiter.length + 1); i < buffer.length; i++) {
+    if (buffer[i] === 0x0d && buffer.subarray(i).equals(delimiter.subarray(0, buffer.length - i))) return buffer.length - i;
+  }
+  return 0;
 }
 
 function parseHeaders(block: string): PartHeaders {
