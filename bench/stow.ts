@@ -14,7 +14,7 @@ import path from "node:path";
 import { makeInstance } from "../test/fixtures/dicomFactory.js";
 
 const QUICK = process.env.BENCH_QUICK === "1";
-const ROUNDS = QUICK ? 1 : 5;
+const ROUNDS = QUICK ? 1 : 8;
 const BOUNDARY = "benchBoundary7d3f";
 const TEMPLATE_UID = "2.25.1000000000000000000000000000000000000";
 
@@ -183,15 +183,15 @@ async function throughputTable(): Promise<void> {
         const cpSync: Throughput[] = [];
         const sink: Throughput[] = [];
         for (let round = 0; round < ROUNDS; round++) {
-          // Side by side: each round runs the peers back to back on the same files and disk, in alternating
-          // order so that write-back left by one run does not always fall on the same peer.
+          // Side by side: each round runs the peers back to back on the same files and disk, in an order rotated
+          // each round, so that disk work left behind by one run does not always fall on the same peer.
           const runs = [
             async () => stow.push(await measureStow(server.port, base, clients, perClient, megabytes * 1000 + clients * 10 + round)),
             async () => cp.push(await measureCp(base, count, round, false)),
             async () => cpSync.push(await measureCp(base, count, round, true)),
             async () => sink.push(await measureStow(18183, base, clients, perClient, round)),
           ];
-          for (const measure of round % 2 === 0 ? runs : [...runs].reverse()) {
+          for (const measure of [...runs.slice(round % runs.length), ...runs.slice(0, round % runs.length)]) {
             await settle();
             await measure();
           }
