@@ -28,6 +28,30 @@ export interface Config {
   };
   qido: { defaultLimit: number; maxLimit: number };
   log: { level: LogLevel };
+  auth: AuthConfig;
+  /** Origins allowed to call the API from a browser (CORS); empty keeps CORS closed. */
+  corsOrigins: readonly string[];
+  /** Requests per minute allowed to one client (by token client id, else by address); 0 turns the limit off. */
+  rateLimitPerMinute: number;
+}
+
+export interface AuthConfig {
+  /**
+   * "embedded": this service runs its own OAuth 2.0 authorization server (oidc-provider) at /oauth2 and trusts
+   * it; "external": tokens come from the hospital's issuer.
+   */
+  mode: "embedded" | "external";
+  issuer: string;
+  /** JWKS of the issuer; when absent, taken from the issuer's discovery document. */
+  jwksUrl: string | undefined;
+  /** The `aud` every access token must carry: this service's base URL by default. */
+  audience: string;
+  clockSkewSeconds: number;
+  /** Embedded server: registered clients (JSON) and the persisted signing keys (private JWKS). */
+  clientsFile: string;
+  keysFile: string;
+  /** Embedded server: access token lifetime; SMART Backend Services caps it at 300 s. */
+  accessTokenTtlSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -105,6 +129,16 @@ const environmentSchema = z.object({
   TRRG_QIDO_DEFAULT_LIMIT: integer(1, 100_000).default(100),
   TRRG_QIDO_MAX_LIMIT: integer(1, 100_000).default(1000),
   TRRG_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  TRRG_AUTH_MODE: z.enum(["embedded", "external"]).default("embedded"),
+  TRRG_AUTH_ISSUER: httpUrl.optional(),
+  TRRG_AUTH_JWKS_URL: httpUrl.optional(),
+  TRRG_AUTH_AUDIENCE: z.string().min(1).optional(),
+  TRRG_AUTH_CLOCK_SKEW: integer(0, 300).default(30),
+  TRRG_AUTH_CLIENTS_FILE: z.string().min(1).optional(),
+  TRRG_AUTH_KEYS_FILE: z.string().min(1).optional(),
+  TRRG_AUTH_TOKEN_TTL: integer(30, 300).default(300),
+  TRRG_CORS_ORIGINS: z.string().default(""),
+  TRRG_RATE_LIMIT: integer(0, 1_000_000).default(1200),
 });
 
 export type Environment = Record<string, string | undefined>;
@@ -146,7 +180,12 @@ export function loadConfig(environment: Environment = process.env): Config {
   if (env.TRRG_STOW_MAX_PART_SIZE > env.TRRG_STOW_MAX_REQUEST_SIZE) {
     throw new ConfigError(["TRRG_STOW_MAX_PART_SIZE: must not exceed TRRG_STOW_MAX_REQUEST_SIZE"]);
   }
+  if (env.TRRG_AUTH_MODE === "external" && !env.TRRG_AUTH_ISSUER) {
+    throw new ConfigError(["TRRG_AUTH_ISSUER: required when TRRG_AUTH_MODE is external"]);
+  }
   const dataDir = path.resolve(env.TRRG_DATA_DIR);
+  const origin = env.TRRG_PUBLIC_URL ?? `http://${env.TRRG_HOST.includes(":") ? `[${env.TRRG_HOST}]` : env.TRRG_HOST}:${env.TRRG_PORT}`;
+  const corsOrigins = env.TRRG_CORS_ORIGINS.split(",").map((o) => o.trim()).filter(Boolean);
   return {
     http: { host: env.TRRG_HOST, port: env.TRRG_PORT, publicUrl: env.TRRG_PUBLIC_URL },
     dataDir,
@@ -162,6 +201,18 @@ export function loadConfig(environment: Environment = process.env): Config {
     },
     qido: { defaultLimit: env.TRRG_QIDO_DEFAULT_LIMIT, maxLimit: env.TRRG_QIDO_MAX_LIMIT },
     log: { level: env.TRRG_LOG_LEVEL },
+    auth: {
+      mode: env.TRRG_AUTH_MODE,
+      issuer: env.TRRG_AUTH_ISSUER ?? `${origin}/oauth2`,
+      jwksUrl: env.TRRG_AUTH_JWKS_URL,
+      audience: env.TRRG_AUTH_AUDIENCE ?? origin,
+      clockSkewSeconds: env.TRRG_AUTH_CLOCK_SKEW,
+      clientsFile: path.resolve(dataDir, env.TRRG_AUTH_CLIENTS_FILE ?? "oauth-clients.json"),
+      keysFile: path.resolve(dataDir, env.TRRG_AUTH_KEYS_FILE ?? "oauth-keys.json"),
+      accessTokenTtlSeconds: env.TRRG_AUTH_TOKEN_TTL,
+    },
+    corsOrigins,
+    rateLimitPerMinute: env.TRRG_RATE_LIMIT,
   };
 }
 
@@ -181,4 +232,14 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ["TRRG_QIDO_DEFAULT_LIMIT", "QIDO-RS results per page when no limit is given (default 100)"],
   ["TRRG_QIDO_MAX_LIMIT", "largest QIDO-RS limit honoured (default 1000)"],
   ["TRRG_LOG_LEVEL", "fatal, error, warn, info, debug, trace or silent (default info)"],
+  ["TRRG_AUTH_MODE", "embedded (run our own OAuth 2.0 server at /oauth2) or external (default embedded)"],
+  ["TRRG_AUTH_ISSUER", "token issuer URL (default: this service's /oauth2); required when external"],
+  ["TRRG_AUTH_JWKS_URL", "issuer's JWKS URL (default: from its .well-known/openid-configuration)"],
+  ["TRRG_AUTH_AUDIENCE", "audience access tokens must name (default: this service's base URL)"],
+  ["TRRG_AUTH_CLOCK_SKEW", "seconds of clock skew tolerated on exp/nbf/iat, at most 300 (default 30)"],
+  ["TRRG_AUTH_CLIENTS_FILE", "embedded server: registered clients, JSON (default oauth-clients.json in the data folder)"],
+  ["TRRG_AUTH_KEYS_FILE", "embedded server: signing keys, created on first start (default oauth-keys.json)"],
+  ["TRRG_AUTH_TOKEN_TTL", "embedded server: access token lifetime in seconds, 30 to 300 (default 300)"],
+  ["TRRG_CORS_ORIGINS", "comma-separated browser origins allowed by CORS (default none: CORS closed)"],
+  ["TRRG_RATE_LIMIT", "requests per minute per client, 0 for no limit (default 1200)"],
 ];

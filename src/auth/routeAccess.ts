@@ -1,0 +1,58 @@
+// The one table of what each route requires (DESIGN §6). A request that matches no entry is treated as needing
+// a scope no token has, so a route added without an entry here is closed, never open.
+import { match } from "path-to-regexp";
+import type { ScopeContext, ScopeRequirement, Permission } from "./scopes.js";
+
+export type RouteAccess = { kind: "public" } | { kind: "scoped"; requirement: ScopeRequirement };
+
+const ALL_CONTEXTS: readonly ScopeContext[] = ["patient", "user", "system"];
+const PUBLIC: RouteAccess = { kind: "public" };
+
+const scoped = (resourceType: string, permission: Permission, contexts = ALL_CONTEXTS): RouteAccess => ({
+  kind: "scoped",
+  requirement: { resourceType, permission, contexts },
+});
+
+// DICOMweb resources are guarded as FHIR ImagingStudy (DESIGN §6): STOW-RS creates, WADO-RS reads, QIDO-RS searches.
+const STUDY_PATHS = {
+  retrieve: [
+    "/dicomweb/studies/:study",
+    "/dicomweb/studies/:study/series/:series",
+    "/dicomweb/studies/:study/series/:series/instances/:instance",
+    "/dicomweb/studies/:study/metadata",
+    "/dicomweb/studies/:study/series/:series/metadata",
+    "/dicomweb/studies/:study/series/:series/instances/:instance/metadata",
+  ],
+  search: [
+    "/dicomweb/studies",
+    "/dicomweb/series",
+    "/dicomweb/instances",
+    "/dicomweb/studies/:study/series",
+    "/dicomweb/studies/:study/instances",
+    "/dicomweb/studies/:study/series/:series/instances",
+  ],
+};
+
+export const ROUTE_ACCESS_TABLE: ReadonlyArray<{ method: string; path: string; access: RouteAccess }> = [
+  { method: "GET", path: "/healthz", access: PUBLIC },
+  { method: "GET", path: "/readyz", access: PUBLIC },
+  { method: "GET", path: "/.well-known/smart-configuration", access: PUBLIC },
+  { method: "GET", path: "/fhir/.well-known/smart-configuration", access: PUBLIC },
+  { method: "POST", path: "/dicomweb/studies", access: scoped("ImagingStudy", "c") },
+  { method: "POST", path: "/dicomweb/studies/:study", access: scoped("ImagingStudy", "c") },
+  ...STUDY_PATHS.retrieve.map((path) => ({ method: "GET", path, access: scoped("ImagingStudy", "r") })),
+  ...STUDY_PATHS.search.map((path) => ({ method: "GET", path, access: scoped("ImagingStudy", "s") })),
+  { method: "GET", path: "/fhir/AuditEvent", access: scoped("AuditEvent", "s", ["system"]) },
+];
+
+const MATCHERS = ROUTE_ACCESS_TABLE.map((entry) => ({ ...entry, matches: match(entry.path) }));
+
+/** Routes outside the table: no scope grants this, so any token is refused with 403. */
+const UNLISTED: RouteAccess = scoped("(unlisted route)", "r", []);
+
+/** What a request needs; HEAD is checked as GET. The OAuth server under /oauth2 protects itself. */
+export function accessFor(method: string, path: string): RouteAccess {
+  if (path === "/oauth2" || path.startsWith("/oauth2/")) return PUBLIC;
+  const effective = method === "HEAD" ? "GET" : method;
+  return MATCHERS.find((entry) => entry.method === effective && entry.matches(path) !== false)?.access ?? UNLISTED;
+}
