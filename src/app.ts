@@ -1,20 +1,35 @@
-// Assembles the express app: every router mounted by its standard path, in one block.
+// Assembles the express app: protections, audit and authorization first, then every router by its standard path.
 import express, { type Express } from "express";
+import { auditRequests } from "./audit/auditRequests.js";
+import { auditRoutes } from "./audit/auditRoutes.js";
+import { authorize } from "./auth/authorize.js";
+import { smartConfigurationRoutes } from "./auth/smartConfigurationRoutes.js";
 import { dicomwebRoutes } from "./dicomweb/routes.js";
-import { errorHandler, sendDicomwebError } from "./http/errors.js";
+import { errorHandler, sendError } from "./http/errors.js";
 import { healthRoutes } from "./http/healthRoutes.js";
+import { cors, rateLimitPerClient, securityHeaders } from "./http/protection.js";
 import { requestLog } from "./http/requestLog.js";
 import type { Services } from "./services.js";
 
 export function createApp(services: Services): Express {
+  const { config, logger } = services;
   const app = express();
   app.disable("x-powered-by");
-  app.use(requestLog(services.logger));
-
+  app.use(requestLog(logger));
+  app.use(securityHeaders());
+  app.use(cors(config.corsOrigins));
   app.use(healthRoutes(services));
-  app.use("/dicomweb", dicomwebRoutes(services));
+  app.use(smartConfigurationRoutes(services));
+  // Every request from here on leaves one AuditEvent, refusals included (DESIGN §6).
+  app.use(auditRequests(services.audit, "trrg-gateway", logger));
+  app.use(authorize(services.tokens));
+  app.use(rateLimitPerClient(config.rateLimitPerMinute));
 
-  app.use((_req, res) => sendDicomwebError(res, 404, "no such resource"));
-  app.use(errorHandler(services.logger));
+  if (services.authorizationServer) app.use(services.authorizationServer.mountPath, services.authorizationServer.router);
+  app.use("/dicomweb", dicomwebRoutes(services));
+  app.use("/fhir", auditRoutes(services.audit, (req) => config.http.publicUrl ?? `${req.protocol}://${req.get("host")}`));
+
+  app.use((req, res) => sendError(req, res, 404, "no such resource", "not-found"));
+  app.use(errorHandler(logger));
   return app;
 }

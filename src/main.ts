@@ -2,13 +2,19 @@
 // trrg-gateway command line.
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, SETTINGS_HELP } from "./config.js";
+import { runAuditVerify } from "./audit/verifyCommand.js";
+import { runTokenCommand } from "./auth/tokenCommand.js";
 import { startServer } from "./server.js";
 
 const USAGE = `trrg-gateway: DICOMweb gateway that turns chest X-rays into preliminary FHIR radiology reports
 
 Usage:
-  trrg-gateway serve       run the HTTP service (DICOMweb under /dicomweb, /healthz, /readyz)
-  trrg-gateway --help      show this help
+  trrg-gateway serve                  run the HTTP service (DICOMweb under /dicomweb, FHIR under /fhir,
+                                      the embedded OAuth 2.0 server under /oauth2, /healthz, /readyz)
+  trrg-gateway token --client ID [--scope SCOPES] [--secret SECRET | --key FILE] [--token-url URL]
+                                      get an access token (client_credentials) and print it
+  trrg-gateway audit verify           check the audit trail's hash chain; exit 1 on any problem
+  trrg-gateway --help                 show this help
 
 Settings come from environment variables (or a JSON file named by TRRG_CONFIG_FILE):
 ${SETTINGS_HELP.map(([name, text]) => `  ${name.padEnd(28)}${text}`).join("\n")}
@@ -39,7 +45,14 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { help: { type: "boolean", short: "h" } },
+    options: {
+      help: { type: "boolean", short: "h" },
+      client: { type: "string" },
+      scope: { type: "string" },
+      secret: { type: "string" },
+      key: { type: "string" },
+      "token-url": { type: "string" },
+    },
   });
   const command = positionals[0];
   if (values.help || command === undefined || command === "help") {
@@ -49,6 +62,20 @@ async function main(argv: string[]): Promise<number> {
   if (command === "serve") {
     await serve();
     return -1;
+  }
+  if (command === "token") {
+    if (!values.client) {
+      process.stderr.write("token: --client is required\n");
+      return 2;
+    }
+    return runTokenCommand(
+      loadConfig(),
+      { clientId: values.client, scope: values.scope, secret: values.secret, keyFile: values.key, tokenUrl: values["token-url"] },
+      process.stdout,
+    );
+  }
+  if (command === "audit" && positionals[1] === "verify") {
+    return runAuditVerify(loadConfig(), process.stdout);
   }
   process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
   return 2;

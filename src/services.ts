@@ -1,4 +1,8 @@
 // The long-lived services of one process, and their start-up and shut-down in mirror order.
+import { AccessTokenValidator } from "./auth/accessTokens.js";
+import { createAuthorizationServer, type AuthorizationServer } from "./auth/authorizationServer.js";
+import { fetchIssuerMetadata, type IssuerMetadata } from "./auth/smartConfiguration.js";
+import { AuditStore } from "./audit/auditStore.js";
 import type { Config } from "./config.js";
 import { createLogger, type Logger } from "./log.js";
 import { openDatabase, type Database } from "./store/database.js";
@@ -11,13 +15,39 @@ export interface Services {
   db: Database;
   files: InstanceFileStore;
   index: InstanceIndexWriter;
+  audit: AuditStore;
+  tokens: AccessTokenValidator;
+  /** The embedded OAuth 2.0 server (TRRG_AUTH_MODE=embedded). */
+  authorizationServer: AuthorizationServer | undefined;
+  /** The hospital issuer's metadata (TRRG_AUTH_MODE=external). */
+  issuerMetadata: IssuerMetadata | undefined;
+}
+
+async function openAuthorization(config: Config, logger: Logger) {
+  if (config.auth.mode === "embedded") {
+    const authorizationServer = await createAuthorizationServer(config, logger);
+    const tokens = AccessTokenValidator.local(authorizationServer.publicJwks, config.auth);
+    return { authorizationServer, tokens, issuerMetadata: undefined };
+  }
+  const issuerMetadata = await fetchIssuerMetadata(config.auth.issuer).catch((error: unknown) => {
+    if (config.auth.jwksUrl) return undefined;
+    throw new Error(`cannot read the metadata of issuer ${config.auth.issuer} (set TRRG_AUTH_JWKS_URL?): ${(error as Error).message}`);
+  });
+  const jwksUrl = config.auth.jwksUrl ?? issuerMetadata!.jwks_uri;
+  return { authorizationServer: undefined, tokens: AccessTokenValidator.remote(jwksUrl, config.auth), issuerMetadata };
 }
 
 export async function openServices(config: Config, logger: Logger = createLogger(config.log.level)): Promise<Services> {
   const files = new InstanceFileStore(config.storage.instancesDir);
   await files.open();
   const db = await openDatabase(config.database.sqlitePath);
-  return { config, logger, db, files, index: new InstanceIndexWriter(db) };
+  try {
+    const authorization = await openAuthorization(config, logger);
+    return { config, logger, db, files, index: new InstanceIndexWriter(db), audit: new AuditStore(db), ...authorization };
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
 }
 
 export async function closeServices(services: Services): Promise<void> {

@@ -16,15 +16,15 @@ afterEach(async () => {
 
 describe("health probes", () => {
   it("answers /healthz and /readyz when database and storage are reachable", async () => {
-    expect((await request(t.app).get("/healthz")).body).toEqual({ status: "ok" });
-    const ready = await request(t.app).get("/readyz");
+    expect((await t.api.get("/healthz")).body).toEqual({ status: "ok" });
+    const ready = await t.api.get("/readyz");
     expect(ready.status).toBe(200);
     expect(ready.body).toEqual({ status: "ready", checks: { database: "ok", storage: "ok" } });
   });
 
   it("answers 503 naming the storage when it cannot write there", async () => {
     await rm(t.services.files.temporaryDirectory, { recursive: true, force: true });
-    const ready = await request(t.app).get("/readyz");
+    const ready = await t.api.get("/readyz");
     expect(ready.status).toBe(503);
     expect(ready.body.status).toBe("not_ready");
     expect(ready.body.checks.database).toBe("ok");
@@ -44,10 +44,12 @@ describe("health probes", () => {
     }
   });
 
-  it("answers an unknown route with 404 in the DICOMweb error shape", async () => {
-    const res = await request(t.app).get("/dicomweb/nothing-here");
-    expect(res.status).toBe(404);
-    expect(res.headers.warning).toMatch(/^299 trrg-gateway "no such resource"/);
+  it("keeps a route outside the access table closed: 401 without a token, 403 with one", async () => {
+    const anonymous = await request(t.app).get("/dicomweb/nothing-here");
+    expect(anonymous.status).toBe(401);
+    const res = await t.api.get("/dicomweb/nothing-here");
+    expect(res.status).toBe(403);
+    expect(res.headers.warning).toMatch(/^299 trrg-gateway "scope/);
   });
 });
 
@@ -57,7 +59,7 @@ describe("openapi.yaml", () => {
     const study = newUid();
     const series = newUid();
     const sop = newUid();
-    expect((await storeInstances(t.app, [makeInstance({ studyInstanceUID: study, seriesInstanceUID: series, sopInstanceUID: sop })])).status).toBe(200);
+    expect((await storeInstances(t, [makeInstance({ studyInstanceUID: study, seriesInstanceUID: series, sopInstanceUID: sop })])).status).toBe(200);
     const operations: Array<[string, string]> = [];
     let currentPath = "";
     for (const line of spec.split("\n")) {
@@ -69,7 +71,7 @@ describe("openapi.yaml", () => {
     expect(operations.length).toBeGreaterThanOrEqual(16);
     for (const [method, template] of operations) {
       const url = template.replace("{StudyInstanceUID}", study).replace("{SeriesInstanceUID}", series).replace("{SOPInstanceUID}", sop);
-      const res = await request(t.app)[method as "get" | "post"](url);
+      const res = await t.api[method as "get" | "post"](url);
       expect(res.headers.warning ?? "", `${method.toUpperCase()} ${template}`).not.toMatch(/no such resource/);
       expect(res.status, `${method.toUpperCase()} ${template}`).not.toBe(500);
     }

@@ -1,23 +1,15 @@
 // Logs carry operational facts only: no patient names, IDs or UIDs from requests (DESIGN §6, README).
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import request from "supertest";
 import { describe, expect, it } from "vitest";
-import { createApp } from "../src/app.js";
-import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/log.js";
-import { closeServices, openServices } from "../src/services.js";
 import { makeInstance, makeMultipartRelated, newUid } from "./fixtures/dicomFactory.js";
+import { startTestApp } from "./support/testApp.js";
 
 describe("request logs", () => {
   it("record each request with id, route pattern, status and duration but no patient data", async () => {
-    const dataDir = await mkdtemp(path.join(tmpdir(), "trrg-log-"));
     const lines: string[] = [];
     const logger = createLogger("debug", { write: (line: string) => void lines.push(line) });
-    const services = await openServices(loadConfig({ TRRG_DATA_DIR: dataDir, TRRG_STORAGE_MIN_FREE: "0" }), logger);
+    const t = await startTestApp({}, { logger });
     try {
-      const app = createApp(services);
       const study = newUid();
       const sop = newUid();
       const patient = { patientName: "Zyxwick^Hermione", patientID: "MRN-99887766" };
@@ -25,11 +17,11 @@ describe("request logs", () => {
         makeInstance({ ...patient, studyInstanceUID: study, sopInstanceUID: sop }),
         makeInstance({ ...patient, studyInstanceUID: newUid() }),
       ]);
-      const stored = await request(app).post(`/dicomweb/studies/${study}`).set("Content-Type", contentType).set("X-Request-ID", "req-42").send(body);
+      const stored = await t.api.post(`/dicomweb/studies/${study}`).set("Content-Type", contentType).set("X-Request-ID", "req-42").send(body);
       expect(stored.status).toBe(202);
       expect(stored.headers["x-request-id"]).toBe("req-42");
-      await request(app).get(`/dicomweb/studies?PatientName=Zyxwick*&PatientID=MRN-99887766`);
-      await request(app).get(`/dicomweb/studies/${study}/metadata`);
+      await t.api.get(`/dicomweb/studies?PatientName=Zyxwick*&PatientID=MRN-99887766`);
+      await t.api.get(`/dicomweb/studies/${study}/metadata`);
 
       const log = lines.join("");
       for (const secret of ["Zyxwick", "Hermione", "MRN-99887766", study, sop]) expect(log).not.toContain(secret);
@@ -41,8 +33,7 @@ describe("request logs", () => {
       });
       expect(entries.some((e) => e.msg === "STOW-RS instance refused" && e.failureReason === "0xC409")).toBe(true);
     } finally {
-      await closeServices(services);
-      await rm(dataDir, { recursive: true, force: true });
+      await t.close();
     }
   });
 });

@@ -1,6 +1,5 @@
 // QIDO-RS Search Transaction (PS3.18 §10.6) over the real app: matching (PS3.4 C.2.2.2), result attributes
 // (PS3.18 Tables 10.6.3-3..5), includefield, paging and errors.
-import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CR_SOP_CLASS, DX_FOR_PRESENTATION_SOP_CLASS, makeInstance, newUid } from "./fixtures/dicomFactory.js";
 import { startTestApp, storeInstances, type TestApp } from "./support/testApp.js";
@@ -89,7 +88,7 @@ let t: TestApp;
 
 beforeAll(async () => {
   t = await startTestApp();
-  expect((await storeInstances(t.app, instances)).status).toBe(200);
+  expect((await storeInstances(t, instances)).status).toBe(200);
 });
 
 afterAll(async () => {
@@ -97,7 +96,7 @@ afterAll(async () => {
 });
 
 async function search(path: string, query: Record<string, string | string[]> = {}) {
-  const res = await request(t.app).get(`/dicomweb${path}`).query(query);
+  const res = await t.api.get(`/dicomweb${path}`).query(query);
   return { res, body: res.body as Dataset[] };
 }
 
@@ -417,20 +416,20 @@ describe("QIDO-RS paging", () => {
       capped = await startTestApp({ TRRG_QIDO_DEFAULT_LIMIT: "2", TRRG_QIDO_MAX_LIMIT: "3" });
       const study = newUid();
       const files = [1, 2, 3, 4].map((n) => makeInstance({ studyInstanceUID: study, instanceNumber: n, rows: 8, columns: 8 }));
-      expect((await storeInstances(capped.app, files)).status).toBe(200);
+      expect((await storeInstances(capped, files)).status).toBe(200);
     });
     afterAll(async () => {
       await capped.close();
     });
 
     it("applies the default limit when none is given", async () => {
-      const res = await request(capped.app).get("/dicomweb/instances");
+      const res = await capped.api.get("/dicomweb/instances");
       expect(res.body).toHaveLength(2);
       expect(res.headers.warning).toContain("additional results");
     });
 
     it("caps the limit at the server maximum and says so in a Warning header", async () => {
-      const res = await request(capped.app).get("/dicomweb/instances").query({ limit: "10" });
+      const res = await capped.api.get("/dicomweb/instances").query({ limit: "10" });
       expect(res.body).toHaveLength(3);
       expect(res.headers.warning).toContain("exceeded the maximum supported by the server");
     });
@@ -467,7 +466,7 @@ describe("QIDO-RS errors and warnings", () => {
   });
 
   it("answers 400 when an attribute is given twice", async () => {
-    const res = await request(t.app).get("/dicomweb/studies?PatientID=PID-A&00100020=PID-B");
+    const res = await t.api.get("/dicomweb/studies?PatientID=PID-A&00100020=PID-B");
     expect(res.status).toBe(400);
   });
 
@@ -493,14 +492,14 @@ describe("QIDO-RS errors and warnings", () => {
   });
 
   it("answers 406 when the Accept header rules out DICOM JSON", async () => {
-    const res = await request(t.app)
+    const res = await t.api
       .get("/dicomweb/studies")
       .set("Accept", 'multipart/related; type="application/dicom+xml"');
     expect(res.status).toBe(406);
   });
 
   it("accepts application/json", async () => {
-    const res = await request(t.app).get("/dicomweb/studies").set("Accept", "application/json");
+    const res = await t.api.get("/dicomweb/studies").set("Accept", "application/json");
     expect(res.status).toBe(200);
     expect(res.headers["content-type"]).toMatch(/^application\/json/);
   });

@@ -3,7 +3,6 @@ import { execFileSync } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import request from "supertest";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   CR_SOP_CLASS,
@@ -63,7 +62,7 @@ describe("STOW-RS store of valid instances", () => {
   it("stores a DX instance, indexes it and answers 200 with its RetrieveURL", async () => {
     const study = newUid();
     const instance = makeInstance({ studyInstanceUID: study, patientID: "P-1" });
-    const res = await storeInstances(t.app, [instance]);
+    const res = await storeInstances(t, [instance]);
 
     expect(res.status).toBe(200);
     expect(res.headers["content-type"]).toMatch(/^application\/dicom\+json/);
@@ -90,7 +89,7 @@ describe("STOW-RS store of valid instances", () => {
     ["16-bit CR implicit VR", { modality: "CR" as const, sopClassUID: CR_SOP_CLASS, transferSyntaxUID: IMPLICIT_VR_LITTLE_ENDIAN }],
     ["8-bit CR MONOCHROME1 implicit VR", { modality: "CR" as const, sopClassUID: CR_SOP_CLASS, bitsAllocated: 8 as const, photometricInterpretation: "MONOCHROME1" as const, transferSyntaxUID: IMPLICIT_VR_LITTLE_ENDIAN }],
   ] as Array<[string, Partial<InstanceOptions>]>)("stores a %s instance", async (_name, options) => {
-    const res = await storeInstances(t.app, [makeInstance(options)]);
+    const res = await storeInstances(t, [makeInstance(options)]);
     expect(res.status).toBe(200);
     const [row] = await instanceRows(t);
     expect(row?.transfer_syntax_uid).toBe(options.transferSyntaxUID ?? "1.2.840.10008.1.2.1");
@@ -104,7 +103,7 @@ describe("STOW-RS store of valid instances", () => {
     ["deflated.dcm", "1.2.840.10008.1.2.1.99"],
     ["big-endian.dcm", "1.2.840.10008.1.2.2"],
   ])("stores %s compressed by dcmtk in its transfer syntax %s", async (file, transferSyntax) => {
-    const res = await storeInstances(t.app, [await readFile(generated(file))]);
+    const res = await storeInstances(t, [await readFile(generated(file))]);
     expect(res.status).toBe(200);
     const [row] = await instanceRows(t);
     expect(row?.transfer_syntax_uid).toBe(transferSyntax);
@@ -114,7 +113,7 @@ describe("STOW-RS store of valid instances", () => {
     const study = newUid();
     const series = newUid();
     const instances = [1, 2, 3].map((n) => makeInstance({ studyInstanceUID: study, seriesInstanceUID: series, instanceNumber: n }));
-    const res = await storeInstances(t.app, instances, `/dicomweb/studies/${study}`);
+    const res = await storeInstances(t, instances, `/dicomweb/studies/${study}`);
     expect(res.status).toBe(200);
     expect(referenced(res.body)).toHaveLength(3);
     expect(await instanceRows(t)).toHaveLength(3);
@@ -122,7 +121,7 @@ describe("STOW-RS store of valid instances", () => {
 
   it("accepts an unquoted boundary, parts with Content-Length and a preamble before the first boundary", async () => {
     const { body } = makeMultipartRelated([makeInstance(), makeInstance()], { boundary: "simple-boundary.42", partContentLength: true });
-    const res = await request(t.app)
+    const res = await t.api
       .post("/dicomweb/studies")
       .set("Content-Type", "multipart/related; boundary=simple-boundary.42; type=application/dicom")
       .send(Buffer.concat([Buffer.from("This is a preamble.\r\n"), body]));
@@ -133,7 +132,7 @@ describe("STOW-RS store of valid instances", () => {
   it("accepts a quoted boundary holding characters that must be quoted", async () => {
     const boundary = "a:b=c/d?e";
     const { body } = makeMultipartRelated([makeInstance()], { boundary });
-    const res = await request(t.app)
+    const res = await t.api
       .post("/dicomweb/studies")
       .set("Content-Type", `multipart/related; type="application/dicom"; boundary="${boundary}"`)
       .send(body);
@@ -144,7 +143,7 @@ describe("STOW-RS store of valid instances", () => {
     const boundary = "b0undary";
     const instance = makeInstance();
     const body = Buffer.concat([Buffer.from(`--${boundary}\r\n\r\n`), instance, Buffer.from(`\r\n--${boundary}--`)]);
-    const res = await request(t.app)
+    const res = await t.api
       .post("/dicomweb/studies")
       .set("Content-Type", `multipart/related; type="application/dicom"; boundary=${boundary}`)
       .send(body);
@@ -156,7 +155,8 @@ describe("STOW-RS store of valid instances", () => {
     try {
       const instances = [makeInstance({ rows: 32, columns: 32 }), makeInstance({ rows: 32, columns: 32 })];
       const { body, contentType } = makeMultipartRelated(instances);
-      const res = await postChunked(server.port, "/dicomweb/studies", { "Content-Type": contentType }, split(body, 7));
+      const headers = { "Content-Type": contentType, Authorization: `Bearer ${await t.token()}` };
+      const res = await postChunked(server.port, "/dicomweb/studies", headers, split(body, 7));
       expect(res.status).toBe(200);
       const files = await storedFiles(t);
       const contents = await Promise.all(files.map((f) => readFile(f)));
@@ -168,7 +168,7 @@ describe("STOW-RS store of valid instances", () => {
 
   it("answers in application/dicom+xml (Native DICOM Model) when asked", async () => {
     const { body, contentType } = makeMultipartRelated([makeInstance()]);
-    const res = await request(t.app)
+    const res = await t.api
       .post("/dicomweb/studies")
       .set("Content-Type", contentType)
       .set("Accept", "application/dicom+xml")
@@ -187,7 +187,7 @@ describe("STOW-RS store of valid instances", () => {
 
   it("answers 406 before reading the body when the client accepts no response type it can get", async () => {
     const { body, contentType } = makeMultipartRelated([makeInstance()]);
-    const res = await request(t.app).post("/dicomweb/studies").set("Content-Type", contentType).set("Accept", "text/html").send(body);
+    const res = await t.api.post("/dicomweb/studies").set("Content-Type", contentType).set("Accept", "text/html").send(body);
     expect(res.status).toBe(406);
     expect(await instanceRows(t)).toHaveLength(0);
   });
@@ -196,8 +196,8 @@ describe("STOW-RS store of valid instances", () => {
 describe("STOW-RS duplicates and concurrency", () => {
   it("accepts an identical resend without a second copy", async () => {
     const instance = makeInstance();
-    expect((await storeInstances(t.app, [instance])).status).toBe(200);
-    const again = await storeInstances(t.app, [instance]);
+    expect((await storeInstances(t, [instance])).status).toBe(200);
+    const again = await storeInstances(t, [instance]);
     expect(again.status).toBe(200);
     expect(referenced(again.body)).toHaveLength(1);
     expect(await instanceRows(t)).toHaveLength(1);
@@ -207,8 +207,8 @@ describe("STOW-RS duplicates and concurrency", () => {
   it("refuses different content under an existing SOP Instance UID with 0x0111 and keeps the original", async () => {
     const uids = { studyInstanceUID: newUid(), seriesInstanceUID: newUid(), sopInstanceUID: newUid() };
     const original = makeInstance({ ...uids, seed: 1 });
-    await storeInstances(t.app, [original]);
-    const res = await storeInstances(t.app, [makeInstance({ ...uids, seed: 2 })]);
+    await storeInstances(t, [original]);
+    const res = await storeInstances(t, [makeInstance({ ...uids, seed: 2 })]);
     expect(res.status).toBe(409);
     expect(failureReasons(res.body)).toEqual([0x0111]);
     expect(failed(res.body)[0]?.["00081155"]?.Value?.[0]).toBe(uids.sopInstanceUID);
@@ -222,8 +222,8 @@ describe("STOW-RS duplicates and concurrency", () => {
     const series = newUid();
     const instances = [1, 2, 3, 4].map((n) => makeInstance({ studyInstanceUID: study, seriesInstanceUID: series, instanceNumber: n }));
     const [first, second] = await Promise.all([
-      storeInstances(t.app, instances),
-      storeInstances(t.app, [...instances].reverse()),
+      storeInstances(t, instances),
+      storeInstances(t, [...instances].reverse()),
     ]);
     expect(first.status).toBe(200);
     expect(second.status).toBe(200);
@@ -237,7 +237,7 @@ describe("STOW-RS instance failures (FailedSOPSequence)", () => {
   it("stores the good parts and reports a non-DICOM part among them with 0xC000 (202)", async () => {
     const good = [makeInstance(), makeInstance()];
     const { body, contentType } = makeMultipartRelated([good[0]!, Buffer.from("definitely not DICOM"), good[1]!]);
-    const res = await request(t.app).post("/dicomweb/studies").set("Content-Type", contentType).send(body);
+    const res = await t.api.post("/dicomweb/studies").set("Content-Type", contentType).send(body);
     expect(res.status).toBe(202);
     expect(referenced(res.body)).toHaveLength(2);
     expect(failureReasons(res.body)).toEqual([0xc000]);
@@ -246,14 +246,14 @@ describe("STOW-RS instance failures (FailedSOPSequence)", () => {
 
   it("reports a part of another media type with 0xC000", async () => {
     const { body, contentType } = makeMultipartRelated([makeInstance(), { body: Buffer.from("{}"), headers: { "Content-Type": "application/json" } }]);
-    const res = await request(t.app).post("/dicomweb/studies").set("Content-Type", contentType).send(body);
+    const res = await t.api.post("/dicomweb/studies").set("Content-Type", contentType).send(body);
     expect(res.status).toBe(202);
     expect(failureReasons(res.body)).toEqual([0xc000]);
   });
 
   it("answers 409 when no instance could be stored", async () => {
     const { body, contentType } = makeMultipartRelated([Buffer.from("junk"), Buffer.alloc(300)]);
-    const res = await request(t.app).post("/dicomweb/studies").set("Content-Type", contentType).send(body);
+    const res = await t.api.post("/dicomweb/studies").set("Content-Type", contentType).send(body);
     expect(res.status).toBe(409);
     expect(failureReasons(res.body)).toEqual([0xc000, 0xc000]);
     expect(res.body["00081199"]).toBeUndefined();
@@ -262,7 +262,7 @@ describe("STOW-RS instance failures (FailedSOPSequence)", () => {
   it("rejects an instance whose Study UID differs from the path with 0xC409", async () => {
     const pathStudy = newUid();
     const instance = makeInstance({ studyInstanceUID: newUid() });
-    const res = await storeInstances(t.app, [instance, makeInstance({ studyInstanceUID: pathStudy })], `/dicomweb/studies/${pathStudy}`);
+    const res = await storeInstances(t, [instance, makeInstance({ studyInstanceUID: pathStudy })], `/dicomweb/studies/${pathStudy}`);
     expect(res.status).toBe(202);
     expect(failureReasons(res.body)).toEqual([0xc409]);
     expect(res.body["00081190"]?.Value?.[0]).toMatch(new RegExp(`/studies/${pathStudy}$`));
@@ -270,7 +270,7 @@ describe("STOW-RS instance failures (FailedSOPSequence)", () => {
   });
 
   it("rejects a file meta SOP Class that differs from the data set with 0xA900", async () => {
-    const res = await storeInstances(t.app, [makeInstance({ mediaStorageSOPClassUID: CR_SOP_CLASS })]);
+    const res = await storeInstances(t, [makeInstance({ mediaStorageSOPClassUID: CR_SOP_CLASS })]);
     expect(res.status).toBe(409);
     expect(failureReasons(res.body)).toEqual([0xa900]);
     expect(failed(res.body)[0]?.["00081150"]?.Value?.[0]).toBe("1.2.840.10008.5.1.4.1.1.1.1");
@@ -278,7 +278,7 @@ describe("STOW-RS instance failures (FailedSOPSequence)", () => {
 
   it("rejects an unknown transfer syntax with 0xC122", async () => {
     const file = withTransferSyntax(makeInstance(), "1.2.840.10008.1.2.1", "1.2.840.99999.1.2.1");
-    const res = await storeInstances(t.app, [file]);
+    const res = await storeInstances(t, [file]);
     expect(res.status).toBe(409);
     expect(failureReasons(res.body)).toEqual([0xc122]);
   });
@@ -286,45 +286,45 @@ describe("STOW-RS instance failures (FailedSOPSequence)", () => {
   it("rejects a file without the DICM prefix with 0xC000", async () => {
     const file = makeInstance();
     file.write("XXXX", 128, "latin1");
-    const res = await storeInstances(t.app, [file]);
+    const res = await storeInstances(t, [file]);
     expect(failureReasons(res.body)).toEqual([0xc000]);
   });
 
   it("rejects a truncated instance whose Pixel Data runs past its end with 0xC000", async () => {
     const file = makeInstance();
-    const res = await storeInstances(t.app, [file.subarray(0, file.length - 100)]);
+    const res = await storeInstances(t, [file.subarray(0, file.length - 100)]);
     expect(res.status).toBe(409);
     expect(failureReasons(res.body)).toEqual([0xc000]);
   });
 
   it("rejects a truncated encapsulated instance with 0xC000", async () => {
     const file = await readFile(generated("jpeg-lossless.dcm"));
-    const res = await storeInstances(t.app, [file.subarray(0, file.length - 20)]);
+    const res = await storeInstances(t, [file.subarray(0, file.length - 20)]);
     expect(failureReasons(res.body)).toEqual([0xc000]);
   });
 
   it("rejects a part whose length differs from its Content-Length header with 0xC000", async () => {
     const instance = makeInstance();
     const { body, contentType } = makeMultipartRelated([{ body: instance, headers: { "Content-Length": String(instance.length + 5) } }]);
-    const res = await request(t.app).post("/dicomweb/studies").set("Content-Type", contentType).send(body);
+    const res = await t.api.post("/dicomweb/studies").set("Content-Type", contentType).send(body);
     expect(failureReasons(res.body)).toEqual([0xc000]);
   });
 
   it("rejects an instance without a SOP Instance UID with 0xC000", async () => {
-    const res = await storeInstances(t.app, [makeInstance({ sopInstanceUID: "" })]);
+    const res = await storeInstances(t, [makeInstance({ sopInstanceUID: "" })]);
     expect(res.status).toBe(409);
     expect(failureReasons(res.body)).toEqual([0xc000]);
   });
 
   it("rejects an ill-formed UID with 0xC000", async () => {
-    const res = await storeInstances(t.app, [makeInstance({ seriesInstanceUID: "1.2.03.4" })]);
+    const res = await storeInstances(t, [makeInstance({ seriesInstanceUID: "1.2.03.4" })]);
     expect(failureReasons(res.body)).toEqual([0xc000]);
   });
 
   it("refuses a SOP Class outside the configured list with 0x0122", async () => {
     const app = await startTestApp({ TRRG_STOW_SOP_CLASSES: CR_SOP_CLASS });
     try {
-      const res = await storeInstances(app.app, [makeInstance(), makeInstance({ modality: "CR", sopClassUID: CR_SOP_CLASS })]);
+      const res = await storeInstances(app, [makeInstance(), makeInstance({ modality: "CR", sopClassUID: CR_SOP_CLASS })]);
       expect(res.status).toBe(202);
       expect(failureReasons(res.body)).toEqual([0x0122]);
     } finally {
@@ -335,7 +335,7 @@ describe("STOW-RS instance failures (FailedSOPSequence)", () => {
   it("refuses instances with 0xA700 when the volume is below its free-space reserve", async () => {
     const app = await startTestApp({ TRRG_STORAGE_MIN_FREE: "1000000TB" });
     try {
-      const res = await storeInstances(app.app, [makeInstance()]);
+      const res = await storeInstances(app, [makeInstance()]);
       expect(res.status).toBe(409);
       expect(failureReasons(res.body)).toEqual([0xa700]);
       expect(await storedFiles(app)).toHaveLength(0);
@@ -352,14 +352,14 @@ describe("STOW-RS request errors", () => {
     ['multipart/related; type="application/dicom+json"; boundary=x'],
     ["multipart/related; boundary=x"],
   ])("answers 415 to Content-Type %s", async (contentType) => {
-    const res = await request(t.app).post("/dicomweb/studies").set("Content-Type", contentType).send(makeInstance());
+    const res = await t.api.post("/dicomweb/studies").set("Content-Type", contentType).send(makeInstance());
     expect(res.status).toBe(415);
     expect(res.headers.warning).toMatch(/^299 trrg-gateway "/);
     expect(res.body["00000902"]?.vr).toBe("LO");
   });
 
   it("answers 400 to a multipart Content-Type without a boundary", async () => {
-    const res = await request(t.app)
+    const res = await t.api
       .post("/dicomweb/studies")
       .set("Content-Type", 'multipart/related; type="application/dicom"')
       .send(makeInstance());
@@ -368,7 +368,7 @@ describe("STOW-RS request errors", () => {
 
   it("answers 400 to a truncated body and stores nothing from it", async () => {
     const { body, contentType } = makeMultipartRelated([makeInstance(), makeInstance()]);
-    const res = await request(t.app).post("/dicomweb/studies").set("Content-Type", contentType).send(body.subarray(0, body.length - 500));
+    const res = await t.api.post("/dicomweb/studies").set("Content-Type", contentType).send(body.subarray(0, body.length - 500));
     expect(res.status).toBe(400);
     expect(res.headers.warning).toMatch(/closing boundary/);
     expect(await instanceRows(t)).toHaveLength(0);
@@ -377,7 +377,7 @@ describe("STOW-RS request errors", () => {
   });
 
   it("answers 400 to a body that is not multipart at all", async () => {
-    const res = await request(t.app)
+    const res = await t.api
       .post("/dicomweb/studies")
       .set("Content-Type", 'multipart/related; type="application/dicom"; boundary=abc')
       .send(makeInstance());
@@ -385,14 +385,14 @@ describe("STOW-RS request errors", () => {
   });
 
   it("answers 400 to a path Study Instance UID that is not a UID", async () => {
-    const res = await storeInstances(t.app, [makeInstance()], "/dicomweb/studies/not-a-uid");
+    const res = await storeInstances(t, [makeInstance()], "/dicomweb/studies/not-a-uid");
     expect(res.status).toBe(400);
   });
 
   it("answers 413 at once to a declared Content-Length over the request limit", async () => {
     const app = await startTestApp({ TRRG_STOW_MAX_REQUEST_SIZE: "20KB", TRRG_STOW_MAX_PART_SIZE: "20KB" });
     try {
-      const res = await storeInstances(app.app, [makeInstance(), makeInstance(), makeInstance()]);
+      const res = await storeInstances(app, [makeInstance(), makeInstance(), makeInstance()]);
       expect(res.status).toBe(413);
       expect(await storedFiles(app)).toHaveLength(0);
     } finally {
@@ -405,7 +405,8 @@ describe("STOW-RS request errors", () => {
     const server = await listen(app.app);
     try {
       const { body, contentType } = makeMultipartRelated([1, 2, 3, 4, 5, 6].map(() => makeInstance()));
-      const res = await postChunked(server.port, "/dicomweb/studies", { "Content-Type": contentType }, split(body, 4096));
+      const headers = { "Content-Type": contentType, Authorization: `Bearer ${await app.token()}` };
+      const res = await postChunked(server.port, "/dicomweb/studies", headers, split(body, 4096));
       expect(res.status).toBe(413);
       await waitForNoTemporaryFiles(app);
       expect(await storedFiles(app)).toHaveLength(0);
@@ -419,7 +420,7 @@ describe("STOW-RS request errors", () => {
   it("answers 413 to a part over the per-part limit", async () => {
     const app = await startTestApp({ TRRG_STOW_MAX_PART_SIZE: "10KB" });
     try {
-      const res = await storeInstances(app.app, [makeInstance({ rows: 128, columns: 128 })]);
+      const res = await storeInstances(app, [makeInstance({ rows: 128, columns: 128 })]);
       expect(res.status).toBe(413);
       expect(await storedFiles(app)).toHaveLength(0);
     } finally {
@@ -433,12 +434,13 @@ describe("STOW-RS request errors", () => {
       const instances = [makeInstance({ rows: 256, columns: 256 }), makeInstance({ rows: 256, columns: 256 })];
       const { body, contentType } = makeMultipartRelated(instances);
       // Cut inside the second part, after the first one is complete.
-      await postAndDisconnect(server.port, "/dicomweb/studies", { "Content-Type": contentType, "Content-Length": String(body.length) }, body, Math.floor(body.length * 0.75));
+      const headers = { "Content-Type": contentType, "Content-Length": String(body.length), Authorization: `Bearer ${await t.token()}` };
+      await postAndDisconnect(server.port, "/dicomweb/studies", headers, body, Math.floor(body.length * 0.75));
       await waitForNoTemporaryFiles(t);
       expect(await storedFiles(t)).toHaveLength(0);
       expect(await instanceRows(t)).toHaveLength(0);
       // The service keeps working.
-      expect((await storeInstances(t.app, [makeInstance()])).status).toBe(200);
+      expect((await storeInstances(t, [makeInstance()])).status).toBe(200);
     } finally {
       await server.close();
     }
@@ -453,7 +455,7 @@ describe("STOW-RS on a full volume", () => {
     const app = await startTestApp({ TRRG_STORAGE_DIR: mountPoint });
     try {
       const instances = Array.from({ length: 8 }, () => makeInstance({ rows: 256, columns: 256 }));
-      const res = await storeInstances(app.app, instances);
+      const res = await storeInstances(app, instances);
       expect(res.status).toBe(202);
       const reasons = failureReasons(res.body);
       expect(reasons.length).toBeGreaterThan(0);
@@ -478,7 +480,7 @@ describe("STOW-RS on a full volume", () => {
 describe("STOW-RS durability", () => {
   it("keeps stored instances and their index across a restart", async () => {
     const instance = makeInstance();
-    await storeInstances(t.app, [instance]);
+    await storeInstances(t, [instance]);
     const dataDir = t.dataDir;
     await t.services.db.destroy();
     t = await startTestApp({ TRRG_DATA_DIR: dataDir });
@@ -487,7 +489,7 @@ describe("STOW-RS durability", () => {
     expect(rows).toHaveLength(1);
     const file = await readFile(t.services.files.absolutePath(rows[0]!.file_path));
     expect(file.equals(instance)).toBe(true);
-    expect((await storeInstances(t.app, [instance])).status).toBe(200);
+    expect((await storeInstances(t, [instance])).status).toBe(200);
     expect(await instanceRows(t)).toHaveLength(1);
   });
 });

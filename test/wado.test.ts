@@ -59,16 +59,15 @@ const seriesPath = `${studyPath}/series/${series1}`;
 const instancePath = `${seriesPath}/instances/${a2}`;
 
 function retrieve(path: string, accept?: string) {
-  const test = request(app()).get(path).buffer(true).parse(binaryParser);
+  const test = t.api.get(path).buffer(true).parse(binaryParser);
   return accept === undefined ? test : test.set("Accept", accept);
 }
 
-const app = () => t.app;
 
 beforeAll(async () => {
   t = await startTestApp();
   // a2 before a1, so the answer's order comes from instance numbers and not from arrival.
-  const stored = await storeInstances(t.app, [files.a2, files.a3, files.a1, files.b1, mixed.explicit, mixed.implicit]);
+  const stored = await storeInstances(t, [files.a2, files.a3, files.a1, files.b1, mixed.explicit, mixed.implicit]);
   expect(stored.status).toBe(200);
 });
 
@@ -138,7 +137,7 @@ describe("WADO-RS instances", () => {
   });
 
   it("answers HEAD with the payload's headers and no body", async () => {
-    const res = await request(app()).head(studyPath);
+    const res = await t.api.head(studyPath);
     expect(res.status).toBe(200);
     expect(res.headers["content-type"]).toMatch(/^multipart\/related; type="application\/dicom"/);
   });
@@ -200,7 +199,7 @@ describe("WADO-RS instances", () => {
     const large = [1, 2, 3, 4].map((n) =>
       makeInstance({ studyInstanceUID: studyUID, instanceNumber: n, rows: 2048, columns: 2048, seed: n }),
     );
-    expect((await storeInstances(t.app, large)).status).toBe(200);
+    expect((await storeInstances(t, large)).status).toBe(200);
     const opened: Readable[] = [];
     const read = t.services.files.read.bind(t.services.files);
     const spy = vi.spyOn(t.services.files, "read").mockImplementation((relativePath) => {
@@ -208,12 +207,14 @@ describe("WADO-RS instances", () => {
       opened.push(stream);
       return stream;
     });
+    const token = await t.token();
     const server = http.createServer(t.app).listen(0, "127.0.0.1");
     try {
       await once(server, "listening");
       const { port } = server.address() as AddressInfo;
       await new Promise<void>((resolve, reject) => {
-        const req = http.get({ host: "127.0.0.1", port, path: `/dicomweb/studies/${studyUID}` }, (res) => {
+        const headers = { Authorization: `Bearer ${token}` };
+        const req = http.get({ host: "127.0.0.1", port, path: `/dicomweb/studies/${studyUID}`, headers }, (res) => {
           res.once("data", () => {
             req.destroy();
             resolve();
@@ -242,7 +243,7 @@ describe("WADO-RS metadata", () => {
   const tag = (dataset: unknown, tagId: string) => (dataset as Record<string, { Value?: unknown[] }>)[tagId]?.Value?.[0];
 
   it("returns the stored DICOM JSON of every instance of a study, without Pixel Data", async () => {
-    const res = await request(app()).get(`${studyPath}/metadata`);
+    const res = await t.api.get(`${studyPath}/metadata`);
     expect(res.status).toBe(200);
     expect(res.headers["content-type"]).toMatch(/^application\/dicom\+json/);
     const datasets = res.body as Record<string, unknown>[];
@@ -256,20 +257,20 @@ describe("WADO-RS metadata", () => {
   });
 
   it("returns the metadata of one series and of one instance", async () => {
-    const series = await request(app()).get(`${seriesPath}/metadata`);
+    const series = await t.api.get(`${seriesPath}/metadata`);
     expect((series.body as unknown[]).map((dataset) => tag(dataset, "00080018"))).toEqual([a1, a2]);
-    const instance = await request(app()).get(`${instancePath}/metadata`);
+    const instance = await t.api.get(`${instancePath}/metadata`);
     expect((instance.body as unknown[]).map((dataset) => tag(dataset, "00080018"))).toEqual([a2]);
   });
 
   it("accepts application/json as well as application/dicom+json", async () => {
-    const res = await request(app()).get(`${instancePath}/metadata`).set("Accept", "application/json");
+    const res = await t.api.get(`${instancePath}/metadata`).set("Accept", "application/json");
     expect(res.status).toBe(200);
     expect(res.headers["content-type"]).toMatch(/^application\/json/);
   });
 
   it("answers 406 when the Accept header rules out DICOM JSON", async () => {
-    const res = await request(app())
+    const res = await t.api
       .get(`${instancePath}/metadata`)
       .set("Accept", 'multipart/related; type="application/dicom+xml"');
     expect(res.status).toBe(406);
@@ -281,11 +282,11 @@ describe("WADO-RS metadata", () => {
       `${studyPath}/series/${newUid()}/metadata`,
       `${seriesPath}/instances/${newUid()}/metadata`,
     ]) {
-      expect((await request(app()).get(path)).status, path).toBe(404);
+      expect((await t.api.get(path)).status, path).toBe(404);
     }
   });
 
   it("answers 400 for metadata under an invalid path UID", async () => {
-    expect((await request(app()).get("/dicomweb/studies/abc/metadata")).status).toBe(400);
+    expect((await t.api.get("/dicomweb/studies/abc/metadata")).status).toBe(400);
   });
 });

@@ -34,6 +34,9 @@ export type AuditEntity =
 export interface AccessRecord {
   kind: AccessKind;
   requestId: string;
+  /** When the request arrived (AuditEvent.period.start); absent for a record made at one instant. */
+  started?: Date;
+  /** When the outcome was known (AuditEvent.recorded and period.end). */
   recorded: Date;
   method: string;
   /** The route pattern, e.g. /dicomweb/studies/:study. */

@@ -43,6 +43,7 @@ export const ROUTE_ACCESS_TABLE: ReadonlyArray<{ method: string; path: string; a
   ...STUDY_PATHS.retrieve.map((path) => ({ method: "GET", path, access: scoped("ImagingStudy", "r") })),
   ...STUDY_PATHS.search.map((path) => ({ method: "GET", path, access: scoped("ImagingStudy", "s") })),
   { method: "GET", path: "/fhir/AuditEvent", access: scoped("AuditEvent", "s", ["system"]) },
+  { method: "GET", path: "/fhir/AuditEvent/:id", access: scoped("AuditEvent", "r", ["system"]) },
 ];
 
 const MATCHERS = ROUTE_ACCESS_TABLE.map((entry) => ({ ...entry, matches: match(entry.path) }));
@@ -50,9 +51,16 @@ const MATCHERS = ROUTE_ACCESS_TABLE.map((entry) => ({ ...entry, matches: match(e
 /** Routes outside the table: no scope grants this, so any token is refused with 403. */
 const UNLISTED: RouteAccess = scoped("(unlisted route)", "r", []);
 
+export interface MatchedRoute {
+  access: RouteAccess;
+  /** The table's route pattern, e.g. /dicomweb/studies/:study, or "(unlisted)". */
+  pattern: string;
+}
+
 /** What a request needs; HEAD is checked as GET. The OAuth server under /oauth2 protects itself. */
-export function accessFor(method: string, path: string): RouteAccess {
-  if (path === "/oauth2" || path.startsWith("/oauth2/")) return PUBLIC;
+export function accessFor(method: string, path: string): MatchedRoute {
+  if (path === "/oauth2" || path.startsWith("/oauth2/")) return { access: PUBLIC, pattern: "/oauth2/*" };
   const effective = method === "HEAD" ? "GET" : method;
-  return MATCHERS.find((entry) => entry.method === effective && entry.matches(path) !== false)?.access ?? UNLISTED;
+  const entry = MATCHERS.find((candidate) => candidate.method === effective && candidate.matches(path) !== false);
+  return entry ? { access: entry.access, pattern: entry.path } : { access: UNLISTED, pattern: "(unlisted)" };
 }

@@ -32,6 +32,8 @@ export interface SearchRequest {
   /** UIDs of the target resource from the path, e.g. /studies/{StudyInstanceUID}/series. */
   studyInstanceUID?: string | undefined;
   seriesInstanceUID?: string | undefined;
+  /** Only this patient's studies match (the request was granted by a SMART patient/ scope). */
+  patientId?: string | undefined;
   /** Query parameters in request order, decoded. */
   query: ReadonlyArray<readonly [string, string]>;
   /** Base of RetrieveURL values, e.g. https://gateway.example.org/dicomweb */
@@ -295,6 +297,9 @@ function pathConditions(request: SearchRequest): Condition[] {
   if (request.seriesInstanceUID !== undefined) {
     if (!isValidUid(request.seriesInstanceUID)) throw badRequest("SeriesInstanceUID in the path is not a valid UID");
     conditions.push({ target: series("series_instance_uid"), match: { kind: "equals", value: request.seriesInstanceUID } });
+  }
+  if (request.patientId !== undefined) {
+    conditions.push({ target: study("patient_id"), match: { kind: "equals", value: request.patientId } });
   }
   return conditions;
 }

@@ -1,5 +1,6 @@
 // QIDO-RS routes (PS3.18 §10.6): SearchForStudies, SearchForSeries and SearchForInstances on every target resource.
 import type { Request, Response, Router } from "express";
+import type { AuditEntity } from "../audit/accessRecord.js";
 import { warningHeader } from "../http/errors.js";
 import { negotiate } from "../http/negotiation.js";
 import type { Services } from "../services.js";
@@ -29,6 +30,17 @@ function pathParameter(req: Request, name: string): string | undefined {
   return typeof value === "string" ? value : undefined;
 }
 
+/** BALP query entity: the query string; and the patient when the search names one. */
+function searchAuditEntities(req: Request): AuditEntity[] {
+  const start = req.originalUrl.indexOf("?");
+  const entities: AuditEntity[] = [{ kind: "query", query: start < 0 ? "" : req.originalUrl.slice(start + 1) }];
+  const patientId = new URLSearchParams(start < 0 ? "" : req.originalUrl.slice(start + 1)).get("PatientID") ?? req.access?.patient;
+  if (patientId) entities.push({ kind: "patient", patientId });
+  const study = pathParameter(req, "study");
+  if (study) entities.push({ kind: "study", studyInstanceUID: study });
+  return entities;
+}
+
 export function registerQidoRoutes(router: Router, services: Services): void {
   const handler = (search: Search) => async (req: Request, res: Response) => {
     const responseType = negotiate(req.get("accept"), SEARCH_MEDIA_TYPES);
@@ -38,11 +50,13 @@ export function registerQidoRoutes(router: Router, services: Services): void {
       {
         studyInstanceUID: pathParameter(req, "study"),
         seriesInstanceUID: pathParameter(req, "series"),
+        patientId: req.access?.patient,
         query: queryParameters(req),
         dicomwebBaseUrl: dicomwebBaseUrl(req, services.config),
       },
       services.config.qido,
     );
+    res.locals.audit.entities.push(...searchAuditEntities(req));
     for (const warning of result.warnings) res.append("Warning", warningHeader(warning));
     res.status(200).type(responseType.mediaType).send(JSON.stringify(result.matches));
   };

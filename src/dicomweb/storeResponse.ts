@@ -6,6 +6,7 @@ export const FailureReason = {
   ProcessingFailure: 0x0110,
   DuplicateSOPInstance: 0x0111,
   SOPClassNotSupported: 0x0122,
+  NotAuthorized: 0x0124,
   OutOfResources: 0xa700,
   DataSetDoesNotMatchSOPClass: 0xa900,
   CannotUnderstand: 0xc000,
@@ -18,6 +19,8 @@ export interface StoredInstance {
   sopClassUID: string;
   sopInstanceUID: string;
   studyInstanceUID: string;
+  /** For the audit trail; not part of the response. */
+  patient?: { patientId: string; issuer: string | undefined };
   retrieveURL: string;
   warningReason?: number;
 }

@@ -49,6 +49,8 @@ export interface StoreRequest {
   studyInstanceUID: string | undefined;
   /** Base of RetrieveURL values, e.g. https://gateway.example.org/dicomweb */
   dicomwebBaseUrl: string;
+  /** Only instances of this patient may be stored (the request was granted by a SMART patient/ scope). */
+  patientId?: string | undefined;
 }
 
 export interface StoreResult {
@@ -317,6 +319,10 @@ function conformanceFailure(
       return failure(FailureReason.DataSetDoesNotMatchSOPClass, `image without ${missing.join(", ")}`, reported);
     }
   }
+  if (request.patientId !== undefined && stringValue(dataset, "00100020") !== request.patientId) {
+    // PS3.7 Annex C: 0124H Refused: Not Authorized.
+    return failure(FailureReason.NotAuthorized, "instance of another patient than the token's", reported);
+  }
   if (request.studyInstanceUID !== undefined && request.studyInstanceUID !== uids.studyInstanceUID) {
     return failure(FailureReason.StudyInstanceUIDMismatch, "Study Instance UID differs from the request path", reported);
   }
@@ -408,9 +414,11 @@ async function commitInstance(
     if (committed === "created") await files.remove(relativePath);
     throw error;
   }
+  const { patient_id: patientId, issuer_of_patient_id: issuer } = accepted.entry.study;
   return {
     ...uids,
     studyInstanceUID: series.study_instance_uid,
+    patient: patientId ? { patientId, issuer: issuer ?? undefined } : undefined,
     retrieveURL: instanceURL(request.dicomwebBaseUrl, series.study_instance_uid, series.series_instance_uid, instance.sop_instance_uid),
   };
 }

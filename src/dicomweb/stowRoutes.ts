@@ -5,9 +5,21 @@ import { negotiate } from "../http/negotiation.js";
 import type { Services } from "../services.js";
 import { notAcceptable } from "./errors.js";
 import { storeInstances } from "./stow.js";
+import type { StoredInstance } from "./storeResponse.js";
+import type { AuditEntity } from "../audit/accessRecord.js";
 import { dicomwebBaseUrl } from "./baseUrl.js";
 
 const RESPONSE_TYPES = [{ mediaType: "application/dicom+json" }, { mediaType: "application/dicom+xml" }] as const;
+
+/** Each stored study and its patient, once. */
+function storeAuditEntities(stored: StoredInstance[]): AuditEntity[] {
+  const entities = new Map<string, AuditEntity>();
+  for (const instance of stored) {
+    entities.set(`study ${instance.studyInstanceUID}`, { kind: "study", studyInstanceUID: instance.studyInstanceUID });
+    if (instance.patient) entities.set(`patient ${instance.patient.patientId}`, { kind: "patient", ...instance.patient });
+  }
+  return [...entities.values()];
+}
 
 export function registerStowRoutes(router: Router, services: Services): void {
   const handler = async (req: Request, res: Response) => {
@@ -23,6 +35,7 @@ export function registerStowRoutes(router: Router, services: Services): void {
         body: req.iterator({ destroyOnReturn: false }),
         studyInstanceUID: typeof req.params.study === "string" ? req.params.study : undefined,
         dicomwebBaseUrl: dicomwebBaseUrl(req, services.config),
+        patientId: req.access?.patient,
       },
       {
         index: services.index,
@@ -31,6 +44,7 @@ export function registerStowRoutes(router: Router, services: Services): void {
         settings: { ...services.config.stow, minFreeBytes: services.config.storage.minFreeBytes },
       },
     );
+    res.locals.audit.entities.push(...storeAuditEntities(result.outcome.stored));
     res.status(result.status);
     if (responseType.mediaType === "application/dicom+xml") {
       res.type("application/dicom+xml").send(toNativeDicomModel(result.response));

@@ -3,6 +3,7 @@ import { pipeline } from "node:stream/promises";
 import type { Request, Response, Router } from "express";
 import { negotiate } from "../http/negotiation.js";
 import type { Services } from "../services.js";
+import { findStudyPatient } from "../store/instanceIndex.js";
 import { notAcceptable } from "./errors.js";
 import { METADATA_MEDIA_TYPES, retrieveInstances, retrieveMetadata, retrieveScope } from "./wado.js";
 
@@ -18,10 +19,21 @@ function pathOf(req: Request) {
 }
 
 export function registerWadoRoutes(router: Router, services: Services): void {
+  /** The instances the path names, narrowed to the token's patient; the study and its patient go to the audit. */
+  const auditedScope = async (req: Request, res: Response) => {
+    const scope = { ...retrieveScope(pathOf(req)), patientId: req.access?.patient };
+    res.locals.audit.entities.push({ kind: "study", studyInstanceUID: scope.studyInstanceUID });
+    const patient = await findStudyPatient(services.db, scope.studyInstanceUID);
+    if (patient) res.locals.audit.entities.push({ kind: "patient", patientId: patient.patientId, issuer: patient.issuer });
+    return scope;
+  };
+
   const retrieve = async (req: Request, res: Response) => {
-    const scope = retrieveScope(pathOf(req));
+    const scope = await auditedScope(req, res);
     const retrieved = await retrieveInstances(scope, req.get("accept"), services);
     res.status(200).set("Content-Type", retrieved.contentType);
+    // The payload streams out in many writes: its audit record is stored before the first one.
+    await res.locals.audit.flush();
     if (req.method === "HEAD") {
       await retrieved.body.return();
       res.end();
@@ -39,7 +51,7 @@ export function registerWadoRoutes(router: Router, services: Services): void {
   };
 
   const metadata = async (req: Request, res: Response) => {
-    const scope = retrieveScope(pathOf(req));
+    const scope = await auditedScope(req, res);
     const responseType = negotiate(req.get("accept"), METADATA_MEDIA_TYPES);
     if (!responseType) throw notAcceptable("WADO-RS metadata is returned as application/dicom+json");
     const datasets = await retrieveMetadata(scope, services.db);

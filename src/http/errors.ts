@@ -1,10 +1,11 @@
 // Maps domain errors to HTTP answers in one place. DICOMweb errors carry a Warning header (RFC 9111 §5.5,
 // code 299, as PS3.18 §8.6.3 uses it) and a DICOM JSON dataset with ErrorComment (0000,0902).
-import type { ErrorRequestHandler, Response } from "express";
+import type { ErrorRequestHandler, Request, Response } from "express";
 import { DicomwebError } from "../dicomweb/errors.js";
 import { MalformedMultipartError } from "./multipartRelated.js";
 import type { Logger } from "../log.js";
 import type { components } from "./api.js";
+import { sendOperationOutcome, type IssueType } from "../fhir/operationOutcome.js";
 
 export function warningHeader(message: string): string {
   return `299 trrg-gateway "${message.replace(/["\\\r\n]/g, " ").slice(0, 300)}"`;
@@ -14,6 +15,18 @@ export function sendDicomwebError(res: Response, status: number, message: string
   // ErrorComment is LO: at most 64 characters; the Warning header carries the whole text.
   const body: components["schemas"]["ErrorDataset"] = { "00000902": { vr: "LO", Value: [message.slice(0, 64)] } };
   res.status(status).set("Warning", warningHeader(message)).type("application/dicom+json").send(JSON.stringify(body));
+}
+
+/**
+ * Answers an error in the shape of the standard the route belongs to: FHIR routes with an OperationOutcome
+ * (FHIR R4 §3.1.0.4), everything else with the DICOMweb error shape.
+ */
+export function sendError(req: Request, res: Response, status: number, message: string, issue: IssueType = "processing"): void {
+  if (req.path === "/fhir" || req.path.startsWith("/fhir/") || req.originalUrl.startsWith("/fhir")) {
+    sendOperationOutcome(res, status, issue, message);
+  } else {
+    sendDicomwebError(res, status, message);
+  }
 }
 
 function statusOf(error: unknown): { status: number; message: string; expected: boolean } {
@@ -39,6 +52,6 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.set("Connection", "close");
       res.on("finish", () => req.socket.destroySoon());
     }
-    sendDicomwebError(res, status, message);
+    sendError(req, res, status, message, status >= 500 ? "exception" : "invalid");
   };
 }

@@ -113,6 +113,8 @@ export interface InstanceScope {
   studyInstanceUID: string;
   seriesInstanceUID?: string;
   sopInstanceUID?: string;
+  /** Only instances of this patient's studies (a SMART patient/ scope). */
+  patientId?: string;
 }
 
 function scopedInstances(db: Database, scope: InstanceScope) {
@@ -120,6 +122,10 @@ function scopedInstances(db: Database, scope: InstanceScope) {
   let query = db.selectFrom("instances").where("instances.study_instance_uid", "=", scope.studyInstanceUID);
   if (scope.seriesInstanceUID) query = query.where("instances.series_instance_uid", "=", scope.seriesInstanceUID);
   if (scope.sopInstanceUID) query = query.where("instances.sop_instance_uid", "=", scope.sopInstanceUID);
+  if (scope.patientId !== undefined) {
+    const patientStudies = db.selectFrom("studies").select("study_instance_uid").where("patient_id", "=", scope.patientId);
+    query = query.where("instances.study_instance_uid", "in", patientStudies);
+  }
   return query
     .leftJoin("series", "series.series_instance_uid", "instances.series_instance_uid")
     .orderBy("series.series_number")
@@ -156,4 +162,17 @@ export async function findInstanceFiles(db: Database, scope: InstanceScope): Pro
 export async function findInstanceMetadata(db: Database, scope: InstanceScope): Promise<string[]> {
   const rows = await scopedInstances(db, scope).select("instances.metadata").execute();
   return rows.map((row) => row.metadata);
+}
+
+/** The patient of a study, for audit records. */
+export async function findStudyPatient(
+  db: Database,
+  studyInstanceUID: string,
+): Promise<{ patientId: string; issuer: string | undefined } | undefined> {
+  const row = await db
+    .selectFrom("studies")
+    .select(["patient_id", "issuer_of_patient_id"])
+    .where("study_instance_uid", "=", studyInstanceUID)
+    .executeTakeFirst();
+  return row?.patient_id ? { patientId: row.patient_id, issuer: row.issuer_of_patient_id ?? undefined } : undefined;
 }

@@ -1,5 +1,5 @@
 // Schema migrations, written once for SQLite and PostgreSQL through Kysely's schema builder.
-import { type Kysely, type Migration } from "kysely";
+import { PostgresAdapter, SqliteAdapter, sql, type Kysely, type Migration } from "kysely";
 
 export const migrations: Record<string, Migration> = {
   "0001_dicom_index": {
@@ -56,4 +56,46 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex("studies_by_accession").on("studies").column("accession_number").execute();
     },
   },
+  "0002_audit_events": {
+    async up(db: Kysely<unknown>) {
+      // The audit trail (src/audit/auditStore.ts): rows are only ever inserted; seq 1, 2, 3… and a hash chain.
+      await db.schema
+        .createTable("audit_events")
+        .addColumn("seq", "integer", (c) => c.primaryKey())
+        .addColumn("recorded", "varchar(32)", (c) => c.notNull())
+        .addColumn("outcome", "varchar(2)", (c) => c.notNull())
+        .addColumn("agent_client_id", "varchar(255)")
+        .addColumn("entity_refs", "text", (c) => c.notNull())
+        .addColumn("event", "text", (c) => c.notNull())
+        .addColumn("prev_hash", "varchar(64)", (c) => c.notNull())
+        .addColumn("hash", "varchar(64)", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("audit_events_by_recorded").on("audit_events").column("recorded").execute();
+      await db.schema.createIndex("audit_events_by_agent").on("audit_events").column("agent_client_id").execute();
+      await refuseAuditRewrites(db);
+    },
+  },
 };
+
+/**
+ * Triggers that refuse UPDATE and DELETE (and, on PostgreSQL, TRUNCATE) of audit_events, so the service cannot
+ * rewrite history through its own connection. Someone with the database file can still drop them: the hash chain
+ * is what detects that (`trrg-gateway audit verify`).
+ */
+async function refuseAuditRewrites(db: Kysely<unknown>): Promise<void> {
+  const adapter = db.getExecutor().adapter;
+  if (adapter instanceof SqliteAdapter) {
+    for (const operation of ["UPDATE", "DELETE"] as const) {
+      await sql`CREATE TRIGGER IF NOT EXISTS ${sql.raw(`audit_events_no_${operation.toLowerCase()}`)}
+        BEFORE ${sql.raw(operation)} ON audit_events
+        BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END`.execute(db);
+    }
+  } else if (adapter instanceof PostgresAdapter) {
+    await sql`CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS
+      $$ BEGIN RAISE EXCEPTION 'audit_events is append-only'; END $$`.execute(db);
+    await sql`CREATE TRIGGER audit_events_no_update_or_delete BEFORE UPDATE OR DELETE ON audit_events
+      FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()`.execute(db);
+    await sql`CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+      FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()`.execute(db);
+  }
+}

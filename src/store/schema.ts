@@ -40,8 +40,25 @@ export interface InstanceTable {
   received_at: string;
 }
 
+/**
+ * The audit trail (src/audit/auditStore.ts): append-only, hash-chained. `event` is the AuditEvent's canonical JSON;
+ * the other columns are derived from it for search.
+ */
+export interface AuditEventTable {
+  seq: number;
+  recorded: string;
+  outcome: string;
+  agent_client_id: string | null;
+  /** Space-separated entity tokens, e.g. "Patient?identifier=P1 study:1.2.3 req:abc". */
+  entity_refs: string;
+  event: string;
+  prev_hash: string;
+  hash: string;
+}
+
 export interface DatabaseSchema {
   studies: StudyTable;
   series: SeriesTable;
   instances: InstanceTable;
+  audit_events: AuditEventTable;
 }

@@ -1,32 +1,88 @@
-// A real app over a fresh data folder (real SQLite, real files) for tests that go through HTTP.
-import { mkdtemp, rm } from "node:fs/promises";
+// A real app over a fresh data folder (real SQLite, real files, the real embedded OAuth server) for tests that
+// go through HTTP. `api` is a supertest agent that sends a real access token with every request.
+import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Express } from "express";
 import request from "supertest";
+import type TestAgent from "supertest/lib/agent.js";
 import { createApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { closeServices, openServices, type Services } from "../../src/services.js";
+import type { Logger } from "../../src/log.js";
 import { makeMultipartRelated } from "../fixtures/dicomFactory.js";
+
+export const PUBLIC_URL = "http://127.0.0.1:8080";
+/** Signing keys shared by the tests of one run: generating RSA keys for every app would be slow. */
+export const SHARED_KEYS_FILE = path.join(tmpdir(), "trrg-test-oauth-keys.json");
+
+export interface TestClient {
+  client_id: string;
+  client_secret: string;
+  scope: string;
+  patient?: string;
+}
+
+/** Clients registered with the embedded authorization server of every test app. */
+export const TEST_CLIENTS = {
+  system: { client_id: "test-system", client_secret: "system-secret-0123456789abcdef", scope: "system/ImagingStudy.cruds system/AuditEvent.rs system/DiagnosticReport.rs system/Observation.rs" },
+  noImaging: { client_id: "test-observer", client_secret: "observer-secret-0123456789abcdef", scope: "system/Observation.rs" },
+  patient: { client_id: "test-patient-app", client_secret: "patient-secret-0123456789abcdef", scope: "patient/ImagingStudy.cruds", patient: "PATIENT-OTHER" },
+} satisfies Record<string, TestClient>;
 
 export interface TestApp {
   app: Express;
   services: Services;
   dataDir: string;
+  /** Sends requests with a token of the `system` test client (all imaging and audit scopes). */
+  api: TestAgent;
+  /** A real access token from the embedded server for one of TEST_CLIENTS. */
+  token(client?: TestClient, scope?: string): Promise<string>;
   /** Closes the services and deletes the data folder. */
   close(): Promise<void>;
 }
 
-/** Starts the app on a new temporary data folder; pass `dataDir` in env to reopen an existing one. */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+async function writeClients(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, "test-clients.json");
+  const clients = Object.values(TEST_CLIENTS).map((client) => ({ ...client, token_endpoint_auth_method: "client_secret_basic" }));
+  await writeFile(file, JSON.stringify(clients), { mode: 0o600 });
+  return file;
+}
+
+/** Gets a token from the app's own /oauth2/token endpoint (client_credentials, client_secret_basic). */
+export async function requestToken(app: Express, client: TestClient, scope = client.scope): Promise<string> {
+  const res = await request(app)
+    .post("/oauth2/token")
+    .auth(client.client_id, client.client_secret)
+    .type("form")
+    .send({ grant_type: "client_credentials", scope });
+  if (res.status !== 200) throw new Error(`token request failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return (res.body as { access_token: string }).access_token;
+}
+
+/** Starts the app on a new temporary data folder; pass TRRG_DATA_DIR in env to reopen an existing one. */
+export async function startTestApp(env: Record<string, string> = {}, options: { logger?: Logger } = {}): Promise<TestApp> {
   const dataDir = env.TRRG_DATA_DIR ?? (await mkdtemp(path.join(tmpdir(), "trrg-test-")));
-  const config = loadConfig({ TRRG_LOG_LEVEL: "silent", TRRG_STORAGE_MIN_FREE: "0", ...env, TRRG_DATA_DIR: dataDir });
-  const services = await openServices(config);
+  await mkdir(dataDir, { recursive: true });
+  const config = loadConfig({
+    TRRG_LOG_LEVEL: "silent",
+    TRRG_STORAGE_MIN_FREE: "0",
+    TRRG_PUBLIC_URL: PUBLIC_URL,
+    TRRG_AUTH_KEYS_FILE: SHARED_KEYS_FILE,
+    TRRG_AUTH_CLIENTS_FILE: await writeClients(dataDir),
+    TRRG_RATE_LIMIT: "0",
+    ...env,
+    TRRG_DATA_DIR: dataDir,
+  });
+  const services = await openServices(config, options.logger);
   const app = createApp(services);
+  const api = request.agent(app).set("Authorization", `Bearer ${await requestToken(app, TEST_CLIENTS.system)}`);
   return {
     app,
     services,
     dataDir,
+    api,
+    token: (client = TEST_CLIENTS.system, scope?: string) => requestToken(app, client, scope),
     close: async () => {
       await closeServices(services);
       await rm(dataDir, { recursive: true, force: true });
@@ -34,8 +90,8 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   };
 }
 
-/** Stores instances through the real STOW-RS route and returns the supertest response. */
-export function storeInstances(app: Express, buffers: Buffer[], path = "/dicomweb/studies") {
+/** Stores instances through the real STOW-RS route with the system client's token. */
+export function storeInstances(t: TestApp, buffers: Buffer[], target = "/dicomweb/studies") {
   const { body, contentType } = makeMultipartRelated(buffers);
-  return request(app).post(path).set("Content-Type", contentType).set("Accept", "application/dicom+json").send(body);
+  return t.api.post(target).set("Content-Type", contentType).set("Accept", "application/dicom+json").send(body);
 }

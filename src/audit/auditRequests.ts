@@ -1,0 +1,103 @@
+// One AuditEvent per request, written to the audit store before the response leaves (DESIGN §6, IHE BALP):
+// allowed, refused and failed requests alike, and requests whose client went away before any answer.
+import type { Request, RequestHandler, Response } from "express";
+import type { Logger } from "../log.js";
+import { accessFor } from "../auth/routeAccess.js";
+import { outcomeOfStatus, type AccessKind, type AccessRecord, type AuditAction, type AuditEntity } from "./accessRecord.js";
+import { toAuditEvent } from "./auditEvent.js";
+import type { AuditStore } from "./auditStore.js";
+
+/** What the routes add to the audit record of their request. */
+export interface RequestAudit {
+  entities: AuditEntity[];
+  /** Writes the record now (for streamed responses, before the first byte); later calls are no-ops. */
+  flush(): Promise<void>;
+}
+
+declare module "express-serve-static-core" {
+  interface Locals {
+    audit: RequestAudit;
+    auditOutcomeDescription?: string;
+  }
+}
+
+function accessKind(path: string, permission: string | undefined): AccessKind {
+  const family = path.startsWith("/dicomweb/") ? "dicomweb" : path.startsWith("/fhir/") ? "fhir" : undefined;
+  if (!family || !permission) return "http";
+  if (family === "dicomweb") {
+    return permission === "c" ? "dicomweb-store" : permission === "s" ? "dicomweb-search" : "dicomweb-retrieve";
+  }
+  return permission === "s" ? "fhir-search" : "fhir-read";
+}
+
+const ACTIONS: Record<AccessKind, AuditAction> = {
+  "dicomweb-store": "C",
+  "dicomweb-retrieve": "R",
+  "dicomweb-search": "E",
+  "fhir-read": "R",
+  "fhir-search": "E",
+  http: "E",
+};
+
+function recordOf(req: Request, res: Response, recorded: Date, entities: AuditEntity[], completed: boolean): AccessRecord {
+  const { access, pattern } = accessFor(req.method, req.path);
+  const kind = accessKind(req.path, access.kind === "scoped" ? access.requirement.permission : undefined);
+  const identity = req.access ?? req.tokenIdentity;
+  const status = completed ? res.statusCode : 499; // 499: the client closed the connection before an answer
+  return {
+    kind,
+    requestId: req.id,
+    recorded,
+    method: req.method,
+    route: pattern,
+    url: req.originalUrl,
+    status,
+    action: ACTIONS[kind],
+    outcome: outcomeOfStatus(status),
+    outcomeDescription: res.locals.auditOutcomeDescription ?? (completed ? undefined : "client closed the connection"),
+    agent: {
+      clientId: identity?.clientId,
+      userId: identity?.userId,
+      address: req.socket.remoteAddress,
+    },
+    entities,
+  };
+}
+
+export function auditRequests(store: AuditStore, observer: string, logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const recorded = new Date();
+    const entities: AuditEntity[] = [];
+    let written: Promise<void> | undefined;
+    const write = (completed: boolean) =>
+      (written ??= store.append(toAuditEvent(recordOf(req, res, recorded, entities, completed), { observer })).then(() => undefined));
+    res.locals.audit = { entities, flush: () => write(true) };
+
+    // Hold the end of every response until its audit record is stored. If it cannot be stored, the client gets
+    // 503 instead of the data: an access that leaves no trace is not allowed.
+    const end = res.end.bind(res) as (...args: unknown[]) => Response;
+    res.end = ((...args: unknown[]) => {
+      write(true).then(
+        () => end(...args),
+        (error: unknown) => {
+          logger.error({ err: error, requestId: req.id }, "audit record could not be stored");
+          if (res.headersSent) {
+            res.destroy();
+            return;
+          }
+          res.statusCode = 503;
+          res.removeHeader("Content-Length");
+          res.setHeader("Content-Type", "text/plain");
+          end("audit trail unavailable");
+        },
+      );
+      return res;
+    }) as Response["end"];
+    res.on("close", () => {
+      if (!written) {
+        write(res.writableFinished).catch((error: unknown) => logger.error({ err: error, requestId: req.id }, "audit record could not be stored"));
+      }
+    });
+    next();
+  };
+}

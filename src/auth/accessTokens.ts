@@ -1,0 +1,89 @@
+// Validation of bearer access tokens (RFC 6750): JWTs signed by the configured issuer, checked for signature
+// (JWKS), issuer, audience, expiry and not-before with a bounded clock skew.
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from "jose";
+import type { AuthConfig } from "../config.js";
+import { parseScopes, type ResourceScope } from "./scopes.js";
+
+/** A valid token, reduced to what authorization and audit need. */
+export interface ValidatedToken {
+  clientId: string | undefined;
+  /** The person the token stands for (`fhirUser`, else `sub` when it is not the client itself). */
+  userId: string | undefined;
+  scopes: ResourceScope[];
+  /** SMART launch context patient, when the token has one. */
+  patient: string | undefined;
+}
+
+/** Why a token was refused, as the `error_description` of a 401 (RFC 6750 §3.1 invalid_token). */
+export class InvalidTokenError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidTokenError";
+  }
+}
+
+const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"];
+
+type KeySet = ReturnType<typeof createLocalJWKSet> | ReturnType<typeof createRemoteJWKSet>;
+
+export class AccessTokenValidator {
+  constructor(
+    private readonly keys: KeySet,
+    private readonly settings: Pick<AuthConfig, "issuer" | "audience" | "clockSkewSeconds">,
+  ) {}
+
+  /** Trusts a key set held in memory (the embedded authorization server's public keys). */
+  static local(jwks: JSONWebKeySet, settings: AuthConfig): AccessTokenValidator {
+    return new AccessTokenValidator(createLocalJWKSet(jwks), settings);
+  }
+
+  /** Trusts an issuer's JWKS over HTTP: cached, and fetched again when a token names an unknown key id. */
+  static remote(jwksUrl: string, settings: AuthConfig): AccessTokenValidator {
+    return new AccessTokenValidator(
+      createRemoteJWKSet(new URL(jwksUrl), { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000, timeoutDuration: 5_000 }),
+      settings,
+    );
+  }
+
+  async validate(token: string): Promise<ValidatedToken> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.keys, {
+        issuer: this.settings.issuer,
+        audience: this.settings.audience,
+        clockTolerance: this.settings.clockSkewSeconds,
+        algorithms: ALGORITHMS,
+        requiredClaims: ["exp"],
+      }));
+    } catch (error) {
+      throw new InvalidTokenError(describeJoseError(error));
+    }
+    const clientId = stringClaim(payload, "client_id") ?? stringClaim(payload, "azp");
+    const fhirUser = stringClaim(payload, "fhirUser");
+    const subject = payload.sub !== clientId ? payload.sub : undefined;
+    return {
+      clientId,
+      userId: fhirUser ?? subject,
+      scopes: parseScopes(stringClaim(payload, "scope")),
+      patient: stringClaim(payload, "patient"),
+    };
+  }
+}
+
+function stringClaim(payload: JWTPayload, name: string): string | undefined {
+  const value = payload[name];
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+/** A short reason without token contents. */
+function describeJoseError(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return "token expired";
+  if (error instanceof errors.JWTClaimValidationFailed) return `claim "${error.claim}" invalid: ${error.reason}`;
+  if (error instanceof errors.JWSSignatureVerificationFailed) return "signature verification failed";
+  if (error instanceof errors.JWKSNoMatchingKey) return "no key of the issuer matches the token";
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return "malformed token";
+  if (error instanceof errors.JOSEAlgNotAllowed) return "signing algorithm not allowed";
+  if (error instanceof errors.JWKSTimeout) return "issuer keys could not be fetched in time";
+  if (error instanceof errors.JOSEError) return error.code.replace(/^ERR_/, "").toLowerCase().replace(/_/g, " ");
+  return "token could not be validated";
+}

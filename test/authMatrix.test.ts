@@ -1,0 +1,114 @@
+// Every protected route × every kind of token (issue 3 acceptance): the expected status, and exactly one
+// AuditEvent with the matching outcome per request. Valid tokens come from the real embedded oidc-provider; the
+// bad ones are signed by hand, with the server's own key where only a claim is wrong.
+import { readFile } from "node:fs/promises";
+import { generateKeyPair, importJWK, SignJWT, type JWK } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROUTE_ACCESS_TABLE } from "../src/auth/routeAccess.js";
+import { makeInstance, makeMultipartRelated, newUid } from "./fixtures/dicomFactory.js";
+import { PUBLIC_URL, SHARED_KEYS_FILE, startTestApp, storeInstances, TEST_CLIENTS, type TestApp } from "./support/testApp.js";
+
+type TokenCase = "none" | "badSignature" | "expired" | "wrongIssuer" | "wrongAudience" | "missingScope" | "rightScope" | "otherPatient";
+const TOKEN_CASES: TokenCase[] = ["none", "badSignature", "expired", "wrongIssuer", "wrongAudience", "missingScope", "rightScope", "otherPatient"];
+
+const PATIENT = "PATIENT-A";
+const study = newUid();
+const series = newUid();
+const sop = newUid();
+
+let t: TestApp;
+const tokens = new Map<TokenCase, string | undefined>();
+
+type SigningKey = Parameters<SignJWT["sign"]>[0];
+
+async function signWith(key: SigningKey | JWK, kid: string, claims: Record<string, unknown>): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const signingKey = "kty" in key ? await importJWK(key as JWK, "RS384") : (key as SigningKey);
+  return new SignJWT({ scope: TEST_CLIENTS.system.scope, client_id: "test-system", ...claims })
+    .setProtectedHeader({ alg: "RS384", kid, typ: "at+jwt" })
+    .setIssuer((claims.iss as string) ?? `${PUBLIC_URL}/oauth2`)
+    .setAudience((claims.aud as string) ?? PUBLIC_URL)
+    .setIssuedAt((claims.iat as number) ?? now)
+    .setExpirationTime((claims.exp as number) ?? now + 300)
+    .setJti(newUid())
+    .sign(signingKey);
+}
+
+beforeAll(async () => {
+  t = await startTestApp();
+  const stored = await storeInstances(t, [makeInstance({ studyInstanceUID: study, seriesInstanceUID: series, sopInstanceUID: sop, patientID: PATIENT })]);
+  expect(stored.status).toBe(200);
+
+  const serverKeys = JSON.parse(await readFile(SHARED_KEYS_FILE, "utf8")) as { keys: JWK[] };
+  const rsa = serverKeys.keys.find((key) => key.kty === "RSA")!;
+  const stranger = await generateKeyPair("RS384");
+  const now = Math.floor(Date.now() / 1000);
+  tokens.set("none", undefined);
+  tokens.set("badSignature", await signWith(stranger.privateKey, rsa.kid!, {}));
+  tokens.set("expired", await signWith(rsa, rsa.kid!, { iat: now - 7200, exp: now - 3600 }));
+  tokens.set("wrongIssuer", await signWith(rsa, rsa.kid!, { iss: "https://issuer.elsewhere.example/oauth2" }));
+  tokens.set("wrongAudience", await signWith(rsa, rsa.kid!, { aud: "https://another-service.example" }));
+  tokens.set("missingScope", await t.token(TEST_CLIENTS.noImaging));
+  tokens.set("rightScope", await t.token(TEST_CLIENTS.system));
+  tokens.set("otherPatient", await t.token(TEST_CLIENTS.patient));
+});
+
+afterAll(async () => {
+  await t.close();
+});
+
+const concrete = (pattern: string) =>
+  pattern.replace(":study", study).replace(":series", series).replace(":instance", sop).replace(":id", "1");
+
+const protectedRoutes = ROUTE_ACCESS_TABLE.filter((entry) => entry.access.kind === "scoped");
+
+function expectedStatus(route: (typeof protectedRoutes)[number], token: TokenCase): number {
+  if (token === "none" || token === "badSignature" || token === "expired" || token === "wrongIssuer" || token === "wrongAudience") return 401;
+  if (token === "missingScope") return 403;
+  const isAudit = route.path.startsWith("/fhir/AuditEvent");
+  const isStore = route.method === "POST";
+  const isSearch = route.access.kind === "scoped" && route.access.requirement.permission === "s";
+  if (token === "rightScope") return 200;
+  // otherPatient: a patient/ImagingStudy scope for someone else.
+  if (isAudit) return 403; // AuditEvent is for system scopes only
+  if (isStore) return 409; // every instance refused with 0x0124
+  if (isSearch) return 200; // filtered to nothing
+  return 404; // that patient's studies are not visible
+}
+
+async function send(method: string, path: string, token: string | undefined) {
+  let req = method === "POST" ? t.api.post(path) : t.api.get(path);
+  // Replace the agent's default token with the case's (or none).
+  req = req.set("Authorization", token ? `Bearer ${token}` : "");
+  if (!token) req.unset("Authorization");
+  if (method === "POST") {
+    const { body, contentType } = makeMultipartRelated([makeInstance({ studyInstanceUID: study, patientID: PATIENT })]);
+    req = req.set("Content-Type", contentType).send(body);
+  }
+  return req;
+}
+
+async function auditCount(): Promise<number> {
+  return (await t.services.audit.search({ count: 1, offset: 0 })).total;
+}
+
+describe("authorization matrix", () => {
+  const cases = protectedRoutes.flatMap((route) => TOKEN_CASES.map((token) => [route.method, route.path, token, route] as const));
+
+  it.each(cases)("%s %s with %s token", async (method, pattern, token, route) => {
+    const before = await auditCount();
+    const res = await send(method, concrete(pattern), tokens.get(token));
+    expect(res.status).toBe(expectedStatus(route, token));
+    if (res.status === 401) {
+      expect(res.headers["www-authenticate"]).toMatch(/^Bearer realm="trrg-gateway"/);
+      if (token !== "none") expect(res.headers["www-authenticate"]).toMatch(/error="invalid_token"/);
+    }
+    if (res.status === 403) expect(res.headers["www-authenticate"]).toMatch(/error="insufficient_scope", scope="[a-z]+\/\w+\.[cruds]"/);
+    if (pattern.startsWith("/fhir/") && res.status >= 400) expect(res.body.resourceType).toBe("OperationOutcome");
+    if (token === "otherPatient" && method === "POST") expect(res.body["00081198"].Value[0]["00081197"].Value).toEqual([0x0124]);
+
+    expect(await auditCount()).toBe(before + 1);
+    const [event] = (await t.services.audit.search({ count: 1, offset: 0 })).events;
+    expect(event?.outcome).toBe(res.status < 400 ? "0" : "4");
+  });
+});
