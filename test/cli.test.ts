@@ -5,6 +5,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
@@ -66,12 +67,10 @@ describe("trrg-gateway command line", () => {
     }
   });
 
-  it("serves /healthz and /readyz on its embedded defaults and stops cleanly on SIGTERM", async () => {
+  it("serves on its embedded defaults: token from the embedded server, a protected route, audit verify", async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, [...CLI, "serve"], {
-      env: { ...process.env, TRRG_PORT: String(port), TRRG_DATA_DIR: dataDir },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const env = { TRRG_PORT: String(port), TRRG_DATA_DIR: dataDir };
+    const child = spawn(process.execPath, [...CLI, "serve"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let logs = "";
     child.stdout.on("data", (chunk: Buffer) => (logs += chunk.toString()));
     try {
@@ -82,8 +81,16 @@ describe("trrg-gateway command line", () => {
       }
       expect(ready?.status).toBe(200);
       expect(await ready?.json()).toEqual({ status: "ready", checks: { database: "ok", storage: "ok" } });
-      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
-      expect(await health.json()).toEqual({ status: "ok" });
+      expect((await fetch(`http://127.0.0.1:${port}/dicomweb/studies`)).status).toBe(401);
+
+      // The README flow: the demo client created on first start, a token from the CLI, then a protected route.
+      const token = await cli(["token", "--client", "trrg-cli"], env);
+      expect(token.code).toBe(0);
+      expect(token.stdout.trim()).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+      const studies = await fetch(`http://127.0.0.1:${port}/dicomweb/studies`, { headers: { Authorization: `Bearer ${token.stdout.trim()}` } });
+      expect(studies.status).toBe(200);
+      const smart = await fetch(`http://127.0.0.1:${port}/.well-known/smart-configuration`);
+      expect(((await smart.json()) as { token_endpoint: string }).token_endpoint).toBe(`http://127.0.0.1:${port}/oauth2/token`);
     } finally {
       const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");
@@ -92,5 +99,21 @@ describe("trrg-gateway command line", () => {
     const lines = logs.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines.some((line) => line.msg === "trrg-gateway listening")).toBe(true);
     expect(lines.find((line) => line.route === "/readyz")).toMatchObject({ method: "GET", status: 200 });
+
+    const verified = await cli(["audit", "verify"], env);
+    expect(verified.code).toBe(0);
+    expect(verified.stdout).toMatch(/ok/i);
+
+    // Someone with access to the database file edits a record behind the service's back.
+    const db = new Database(path.join(dataDir, "trrg.sqlite"));
+    db.exec("DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete;");
+    for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").all() as { name: string }[]) {
+      db.exec(`DROP TRIGGER ${name}`);
+    }
+    db.prepare("UPDATE audit_events SET event = replace(event, '\"outcome\":\"4\"', '\"outcome\":\"0\"') WHERE seq = 1").run();
+    db.close();
+    const tampered = await cli(["audit", "verify"], env);
+    expect(tampered.code).toBe(1);
+    expect(tampered.stdout + tampered.stderr).toMatch(/hash-mismatch|index-mismatch/);
   });
 });

@@ -39,7 +39,7 @@ const ACTIONS: Record<AccessKind, AuditAction> = {
   http: "E",
 };
 
-function recordOf(req: Request, res: Response, recorded: Date, entities: AuditEntity[], completed: boolean): AccessRecord {
+function recordOf(req: Request, res: Response, started: Date, entities: AuditEntity[], completed: boolean): AccessRecord {
   const { access, pattern } = accessFor(req.method, req.path);
   const kind = accessKind(req.path, access.kind === "scoped" ? access.requirement.permission : undefined);
   const identity = req.access ?? req.tokenIdentity;
@@ -47,7 +47,8 @@ function recordOf(req: Request, res: Response, recorded: Date, entities: AuditEn
   return {
     kind,
     requestId: req.id,
-    recorded,
+    started,
+    recorded: new Date(),
     method: req.method,
     route: pattern,
     url: req.originalUrl,
@@ -66,11 +67,11 @@ function recordOf(req: Request, res: Response, recorded: Date, entities: AuditEn
 
 export function auditRequests(store: AuditStore, observer: string, logger: Logger): RequestHandler {
   return (req, res, next) => {
-    const recorded = new Date();
+    const started = new Date();
     const entities: AuditEntity[] = [];
     let written: Promise<void> | undefined;
     const write = (completed: boolean) =>
-      (written ??= store.append(toAuditEvent(recordOf(req, res, recorded, entities, completed), { observer })).then(() => undefined));
+      (written ??= store.append(toAuditEvent(recordOf(req, res, started, entities, completed), { observer })).then(() => undefined));
     res.locals.audit = { entities, flush: () => write(true) };
 
     // Hold the end of every response until its audit record is stored. If it cannot be stored, the client gets

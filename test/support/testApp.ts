@@ -1,5 +1,6 @@
 // A real app over a fresh data folder (real SQLite, real files, the real embedded OAuth server) for tests that
 // go through HTTP. `api` is a supertest agent that sends a real access token with every request.
+import { createWriteStream } from "node:fs";
 import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -9,7 +10,7 @@ import type TestAgent from "supertest/lib/agent.js";
 import { createApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { closeServices, openServices, type Services } from "../../src/services.js";
-import type { Logger } from "../../src/log.js";
+import { createLogger, type Logger } from "../../src/log.js";
 import { makeMultipartRelated } from "../fixtures/dicomFactory.js";
 
 export const PUBLIC_URL = "http://127.0.0.1:8080";
@@ -60,6 +61,12 @@ export async function requestToken(app: Express, client: TestClient, scope = cli
   return (res.body as { access_token: string }).access_token;
 }
 
+/** Test apps log at debug level into the file that test/support/logCapture.ts checks for patient data. */
+function suiteLogger(): Logger | undefined {
+  const file = process.env.TEST_LOG_CAPTURE_FILE;
+  return file ? createLogger("debug", createWriteStream(file, { flags: "a" })) : undefined;
+}
+
 /** Starts the app on a new temporary data folder; pass TRRG_DATA_DIR in env to reopen an existing one. */
 export async function startTestApp(env: Record<string, string> = {}, options: { logger?: Logger } = {}): Promise<TestApp> {
   const dataDir = env.TRRG_DATA_DIR ?? (await mkdtemp(path.join(tmpdir(), "trrg-test-")));
@@ -74,7 +81,7 @@ export async function startTestApp(env: Record<string, string> = {}, options: { 
     ...env,
     TRRG_DATA_DIR: dataDir,
   });
-  const services = await openServices(config, options.logger);
+  const services = await openServices(config, options.logger ?? suiteLogger());
   const app = createApp(services);
   const api = request.agent(app).set("Authorization", `Bearer ${await requestToken(app, TEST_CLIENTS.system)}`);
   return {
