@@ -101,7 +101,14 @@ describe("authorization matrix", () => {
     expect(res.status).toBe(expectedStatus(route, token));
     if (res.status === 401) {
       expect(res.headers["www-authenticate"]).toMatch(/^Bearer realm="trrg-gateway"/);
-      if (token !== "none") expect(res.headers["www-authenticate"]).toMatch(/error="invalid_token"/);
+      const reasons: Partial<Record<TokenCase, RegExp>> = {
+        badSignature: /signature verification failed/,
+        expired: /token expired/,
+        wrongIssuer: /claim iss invalid/,
+        wrongAudience: /claim aud invalid/,
+      };
+      if (token !== "none") expect(res.headers["www-authenticate"]).toMatch(new RegExp(`error="invalid_token", error_description="${reasons[token]!.source}`));
+      else expect(res.headers["www-authenticate"]).not.toMatch(/error=/);
     }
     if (res.status === 403) expect(res.headers["www-authenticate"]).toMatch(/error="insufficient_scope", scope="[a-z]+\/\w+\.[cruds]"/);
     if (pattern.startsWith("/fhir/") && res.status >= 400) expect(res.body.resourceType).toBe("OperationOutcome");

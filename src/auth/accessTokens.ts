@@ -56,7 +56,8 @@ export class AccessTokenValidator {
         requiredClaims: ["exp"],
       }));
     } catch (error) {
-      throw new InvalidTokenError(describeJoseError(error));
+      // The reason travels in a quoted WWW-Authenticate attribute (RFC 6750 §3): no quotes in it.
+      throw new InvalidTokenError(describeJoseError(error).replace(/["\\]/g, ""));
     }
     const clientId = stringClaim(payload, "client_id") ?? stringClaim(payload, "azp");
     const fhirUser = stringClaim(payload, "fhirUser");
@@ -78,7 +79,7 @@ function stringClaim(payload: JWTPayload, name: string): string | undefined {
 /** A short reason without token contents. */
 function describeJoseError(error: unknown): string {
   if (error instanceof errors.JWTExpired) return "token expired";
-  if (error instanceof errors.JWTClaimValidationFailed) return `claim "${error.claim}" invalid: ${error.reason}`;
+  if (error instanceof errors.JWTClaimValidationFailed) return `claim ${error.claim} invalid: ${error.reason}`;
   if (error instanceof errors.JWSSignatureVerificationFailed) return "signature verification failed";
   if (error instanceof errors.JWKSNoMatchingKey) return "no key of the issuer matches the token";
   if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return "malformed token";

@@ -72,7 +72,9 @@ export function authorize(validator: AccessTokenValidator): RequestHandler {
             refuse(req, res, 401, challenge(), "a bearer access token is required");
             return;
           }
-          const reason = typeof info === "string" && !info.startsWith("Bearer") ? info : "malformed Authorization header";
+          // passport-http-bearer hands back its own challenge, with our reason as error_description.
+          const described = typeof info === "string" ? /error_description="([^"]*)"/.exec(info)?.[1] : undefined;
+          const reason = described ?? "malformed Authorization header";
           refuse(req, res, 401, challenge({ error: "invalid_token", error_description: reason }), `invalid token: ${reason}`);
           return;
         }

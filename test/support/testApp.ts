@@ -83,7 +83,10 @@ export async function startTestApp(env: Record<string, string> = {}, options: { 
   });
   const services = await openServices(config, options.logger ?? suiteLogger());
   const app = createApp(services);
-  const api = request.agent(app).set("Authorization", `Bearer ${await requestToken(app, TEST_CLIENTS.system)}`);
+  // In external mode there is no token endpoint here: the test brings tokens from its issuer.
+  const api = services.authorizationServer
+    ? request.agent(app).set("Authorization", `Bearer ${await requestToken(app, TEST_CLIENTS.system)}`)
+    : request.agent(app);
   return {
     app,
     services,
