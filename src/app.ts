@@ -21,7 +21,7 @@ export function createApp(services: Services): Express {
   app.use(healthRoutes(services));
   app.use(smartConfigurationRoutes(services));
   // Every request from here on leaves one AuditEvent, refusals included (DESIGN §6).
-  app.use(auditRequests(services.audit, "trrg-gateway", logger));
+  app.use(auditRequests(services.audit, "trrg-gateway", logger, services.auditForwarder));
   app.use(authorize(services.tokens));
   app.use(rateLimitPerClient(config.rateLimitPerMinute));
 

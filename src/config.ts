@@ -33,6 +33,8 @@ export interface Config {
   corsOrigins: readonly string[];
   /** Requests per minute allowed to one client (by token client id, else by address); 0 turns the limit off. */
   rateLimitPerMinute: number;
+  /** Where a copy of every AuditEvent goes as RFC 5424 syslog (udp:// or tcp://), if anywhere. */
+  auditSyslog: URL | undefined;
 }
 
 export interface AuthConfig {
@@ -139,6 +141,14 @@ const environmentSchema = z.object({
   TRRG_AUTH_TOKEN_TTL: integer(30, 300).default(300),
   TRRG_CORS_ORIGINS: z.string().default(""),
   TRRG_RATE_LIMIT: integer(0, 1_000_000).default(1200),
+  TRRG_AUDIT_SYSLOG: z.string().transform((text, ctx) => {
+    const url = URL.canParse(text) ? new URL(text) : undefined;
+    if (!url || (url.protocol !== "udp:" && url.protocol !== "tcp:") || !url.hostname) {
+      ctx.addIssue({ code: "custom", message: `expected udp://host:port or tcp://host:port, got "${text}"` });
+      return z.NEVER;
+    }
+    return url;
+  }).optional(),
 });
 
 export type Environment = Record<string, string | undefined>;
@@ -213,6 +223,7 @@ export function loadConfig(environment: Environment = process.env): Config {
     },
     corsOrigins,
     rateLimitPerMinute: env.TRRG_RATE_LIMIT,
+    auditSyslog: env.TRRG_AUDIT_SYSLOG,
   };
 }
 
@@ -242,4 +253,5 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ["TRRG_AUTH_TOKEN_TTL", "embedded server: access token lifetime in seconds, 30 to 300 (default 300)"],
   ["TRRG_CORS_ORIGINS", "comma-separated browser origins allowed by CORS (default none: CORS closed)"],
   ["TRRG_RATE_LIMIT", "requests per minute per client, 0 for no limit (default 1200)"],
+  ["TRRG_AUDIT_SYSLOG", "also send every AuditEvent to this RFC 5424 syslog collector: udp://host:514 or tcp://host:601"],
 ];

@@ -3,6 +3,7 @@ import { AccessTokenValidator } from "./auth/accessTokens.js";
 import { createAuthorizationServer, type AuthorizationServer } from "./auth/authorizationServer.js";
 import { fetchIssuerMetadata, type IssuerMetadata } from "./auth/smartConfiguration.js";
 import { AuditStore } from "./audit/auditStore.js";
+import { SyslogForwarder } from "./audit/syslogForwarder.js";
 import type { Config } from "./config.js";
 import { createLogger, type Logger } from "./log.js";
 import { openDatabase, type Database } from "./store/database.js";
@@ -21,6 +22,8 @@ export interface Services {
   authorizationServer: AuthorizationServer | undefined;
   /** The hospital issuer's metadata (TRRG_AUTH_MODE=external). */
   issuerMetadata: IssuerMetadata | undefined;
+  /** Copies of AuditEvents to a syslog collector (TRRG_AUDIT_SYSLOG). */
+  auditForwarder: SyslogForwarder | undefined;
 }
 
 async function openAuthorization(config: Config, logger: Logger) {
@@ -43,7 +46,8 @@ export async function openServices(config: Config, logger: Logger = createLogger
   const db = await openDatabase(config.database.sqlitePath);
   try {
     const authorization = await openAuthorization(config, logger);
-    return { config, logger, db, files, index: new InstanceIndexWriter(db), audit: new AuditStore(db), ...authorization };
+    const auditForwarder = config.auditSyslog ? new SyslogForwarder(config.auditSyslog, logger) : undefined;
+    return { config, logger, db, files, index: new InstanceIndexWriter(db), audit: new AuditStore(db), auditForwarder, ...authorization };
   } catch (error) {
     await db.destroy();
     throw error;
@@ -51,5 +55,6 @@ export async function openServices(config: Config, logger: Logger = createLogger
 }
 
 export async function closeServices(services: Services): Promise<void> {
+  services.auditForwarder?.close();
   await services.db.destroy();
 }

@@ -6,6 +6,7 @@ import { accessFor } from "../auth/routeAccess.js";
 import { outcomeOfStatus, type AccessKind, type AccessRecord, type AuditAction, type AuditEntity } from "./accessRecord.js";
 import { toAuditEvent } from "./auditEvent.js";
 import type { AuditStore } from "./auditStore.js";
+import type { SyslogForwarder } from "./syslogForwarder.js";
 
 /** What the routes add to the audit record of their request. */
 export interface RequestAudit {
@@ -65,13 +66,17 @@ function recordOf(req: Request, res: Response, started: Date, entities: AuditEnt
   };
 }
 
-export function auditRequests(store: AuditStore, observer: string, logger: Logger): RequestHandler {
+export function auditRequests(store: AuditStore, observer: string, logger: Logger, forwarder?: SyslogForwarder): RequestHandler {
   return (req, res, next) => {
     const started = new Date();
     const entities: AuditEntity[] = [];
     let written: Promise<void> | undefined;
-    const write = (completed: boolean) =>
-      (written ??= store.append(toAuditEvent(recordOf(req, res, started, entities, completed), { observer })).then(() => undefined));
+    const write = (completed: boolean) => {
+      if (written) return written;
+      const event = toAuditEvent(recordOf(req, res, started, entities, completed), { observer });
+      written = store.append(event).then(() => forwarder?.send(event));
+      return written;
+    };
     res.locals.audit = { entities, flush: () => write(true) };
 
     // Hold the end of every response until its audit record is stored. If it cannot be stored, the client gets
