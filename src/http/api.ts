@@ -44,6 +44,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/smart-configuration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * SMART configuration (server root)
+         * @description SMART App Launch 2 discovery document (§"Conformance", `GET [base]/.well-known/smart-configuration`), public as the specification requires. This service is reached by backend services only: it lists the `client_credentials` grant and the client authentication methods of SMART Backend Services, and no authorization endpoint, PKCE or launch capabilities. In embedded mode it describes the server at `/oauth2` (`{issuer}/token`, `{issuer}/jwks`) and lists every scope a registered client may be granted; in external mode it takes issuer, token endpoint, JWKS (unless `TRRG_AUTH_JWKS_URL` is set) and authentication methods from the issuer's metadata, and lists the scopes the route table checks. Cached for 5 minutes (`Cache-Control: public, max-age=300`). Not rate limited, not audited.
+         */
+        get: operations["smartConfiguration"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fhir/.well-known/smart-configuration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * SMART configuration (FHIR base)
+         * @description The same document as `/.well-known/smart-configuration`, served at the FHIR base `/fhir`. Public, not rate limited, not audited.
+         */
+        get: operations["fhirSmartConfiguration"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/dicomweb/studies": {
         parameters: {
             query?: never;
@@ -58,6 +98,15 @@ export interface paths {
          *     (PS3.18 §8.3.4.1); each can be given by keyword (as
          *     documented below) or by tag (e.g. `00100020` for PatientID).
          *     Results follow PS3.18 §10.6.3.3.1; nothing matching yields `200 []`.
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `ImagingStudy.s` in any context: `system/ImagingStudy.s`,
+         *     `user/ImagingStudy.s` or `patient/ImagingStudy.s` (also granted by
+         *     supersets such as `.rs`, SMART v1 `.read` or `.*`, and the `*` resource
+         *     type). Without a token, or with an invalid one: 401; with a valid token
+         *     lacking the scope: 403 (`WWW-Authenticate` names `system/ImagingStudy.s`).
+         *     With a `patient/` scope, matches are restricted to studies whose Patient ID
+         *     (0010,0020) is the token's `patient`.
          */
         get: operations["searchForStudies"];
         put?: never;
@@ -77,6 +126,17 @@ export interface paths {
          *     `application/dicom+json` (default, also used for `*\/*` or no
          *     `Accept`) or `application/dicom+xml` (Native DICOM Model, PS3.19);
          *     anything else yields 406.
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `ImagingStudy.c` in any context: `system/ImagingStudy.c`,
+         *     `user/ImagingStudy.c` or `patient/ImagingStudy.c` (also granted by any
+         *     v2 permission set containing `c` such as `.cruds`, SMART v1 `.write`
+         *     or `.*`, and the `*` resource type). Without a token, or with an
+         *     invalid one: 401; with a valid token lacking the scope: 403
+         *     (`WWW-Authenticate` names `system/ImagingStudy.c`). With a `patient/`
+         *     scope, each instance whose Patient ID (0010,0020) is not the token's
+         *     `patient` is refused individually with Failure Reason 0x0124 (292,
+         *     Refused: Not Authorized) in the FailedSOPSequence.
          */
         post: operations["storeInstances"];
         delete?: never;
@@ -101,6 +161,15 @@ export interface paths {
          *     (`GET /studies/{study}`). Returns every instance of the study as DICOM
          *     Part 10 parts of a `multipart/related; type="application/dicom"`
          *     payload (PS3.18 §8.7).
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `ImagingStudy.r` in any context: `system/ImagingStudy.r`,
+         *     `user/ImagingStudy.r` or `patient/ImagingStudy.r` (also granted by
+         *     supersets such as `.rs`, SMART v1 `.read` or `.*`, and the `*` resource
+         *     type). Without a token, or with an invalid one: 401; with a valid token
+         *     lacking the scope: 403 (`WWW-Authenticate` names `system/ImagingStudy.r`).
+         *     With a `patient/` scope only instances of the token's `patient` are
+         *     returned: a study of another patient answers 404 as if it did not exist.
          */
         get: operations["retrieveStudy"];
         put?: never;
@@ -116,6 +185,17 @@ export interface paths {
          *     `application/dicom+json` (default, also used for `*\/*` or no
          *     `Accept`) or `application/dicom+xml` (Native DICOM Model, PS3.19);
          *     anything else yields 406.
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `ImagingStudy.c` in any context: `system/ImagingStudy.c`,
+         *     `user/ImagingStudy.c` or `patient/ImagingStudy.c` (also granted by any
+         *     v2 permission set containing `c` such as `.cruds`, SMART v1 `.write`
+         *     or `.*`, and the `*` resource type). Without a token, or with an
+         *     invalid one: 401; with a valid token lacking the scope: 403
+         *     (`WWW-Authenticate` names `system/ImagingStudy.c`). With a `patient/`
+         *     scope, each instance whose Patient ID (0010,0020) is not the token's
+         *     `patient` is refused individually with Failure Reason 0x0124 (292,
+         *     Refused: Not Authorized) in the FailedSOPSequence.
          */
         post: operations["storeStudyInstances"];
         delete?: never;
@@ -140,6 +220,15 @@ export interface paths {
          *     (`GET /studies/{study}/metadata`). Returns one DICOM JSON data set per
          *     instance of the study (PS3.18 §10.4.3.3.2); bulk data such as Pixel
          *     Data (7FE0,0010) is given as a BulkDataURI or omitted.
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `ImagingStudy.r` in any context: `system/ImagingStudy.r`,
+         *     `user/ImagingStudy.r` or `patient/ImagingStudy.r` (also granted by
+         *     supersets such as `.rs`, SMART v1 `.read` or `.*`, and the `*` resource
+         *     type). Without a token, or with an invalid one: 401; with a valid token
+         *     lacking the scope: 403 (`WWW-Authenticate` names `system/ImagingStudy.r`).
+         *     With a `patient/` scope only instances of the token's `patient` are
+         *     returned: a study of another patient answers 404 as if it did not exist.
          */
         get: operations["retrieveStudyMetadata"];
         put?: never;
@@ -167,6 +256,15 @@ export interface paths {
          *     attributes (PS3.18 §8.3.4.1), by keyword or tag.
          *     Results follow PS3.18 §10.6.3.3.2; an unknown study or nothing
          *     matching yields `200 []`.
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `ImagingStudy.s` in any context: `system/ImagingStudy.s`,
+         *     `user/ImagingStudy.s` or `patient/ImagingStudy.s` (also granted by
+         *     supersets such as `.rs`, SMART v1 `.read` or `.*`, and the `*` resource
+         *     type). Without a token, or with an invalid one: 401; with a valid token
+         *     lacking the scope: 403 (`WWW-Authenticate` names `system/ImagingStudy.s`).
+         *     With a `patient/` scope, matches are restricted to studies whose Patient ID
+         *     (0010,0020) is the token's `patient`.
          */
         get: operations["searchForStudySeries"];
         put?: never;
@@ -193,6 +291,15 @@ export interface paths {
          *     (`GET /studies/{study}/instances`). Matching keys are series- and
          *     instance-level attributes (PS3.18 §8.3.4.1), by keyword or tag. Results follow PS3.18 §10.6.3.3.3; an
          *     unknown study or nothing matching yields `200 []`.
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `ImagingStudy.s` in any context: `system/ImagingStudy.s`,
+         *     `user/ImagingStudy.s` or `patient/ImagingStudy.s` (also granted by
+         *     supersets such as `.rs`, SMART v1 `.read` or `.*`, and the `*` resource
+         *     type). Without a token, or with an invalid one: 401; with a valid token
+         *     lacking the scope: 403 (`WWW-Authenticate` names `system/ImagingStudy.s`).
+         *     With a `patient/` scope, matches are restricted to studies whose Patient ID
+         *     (0010,0020) is the token's `patient`.
          */
         get: operations["searchForStudyInstances"];
         put?: never;
@@ -221,6 +328,15 @@ export interface paths {
          *     (`GET /studies/{study}/series/{series}`). Returns every instance of
          *     the series as DICOM Part 10 parts of a
          *     `multipart/related; type="application/dicom"` payload (PS3.18 §8.7).
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `ImagingStudy.r` in any context: `system/ImagingStudy.r`,
+         *     `user/ImagingStudy.r` or `patient/ImagingStudy.r` (also granted by
+         *     supersets such as `.rs`, SMART v1 `.read` or `.*`, and the `*` resource
+         *     type). Without a token, or with an invalid one: 401; with a valid token
+         *     lacking the scope: 403 (`WWW-Authenticate` names `system/ImagingStudy.r`).
+         *     With a `patient/` scope only instances of the token's `patient` are
+         *     returned: a series of another patient answers 404 as if it did not exist.
          */
         get: operations["retrieveSeries"];
         put?: never;
@@ -248,6 +364,15 @@ export interface paths {
          * @description PS3.18 §10.4 Retrieve Transaction, target resource "Series Metadata"
          *     (`GET /studies/{study}/series/{series}/metadata`). Returns one DICOM
          *     JSON data set per instance of the series (PS3.18 §10.4.3.3.2).
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `ImagingStudy.r` in any context: `system/ImagingStudy.r`,
+         *     `user/ImagingStudy.r` or `patient/ImagingStudy.r` (also granted by
+         *     supersets such as `.rs`, SMART v1 `.read` or `.*`, and the `*` resource
+         *     type). Without a token, or with an invalid one: 401; with a valid token
+         *     lacking the scope: 403 (`WWW-Authenticate` names `system/ImagingStudy.r`).
+         *     With a `patient/` scope only instances of the token's `patient` are
+         *     returned: a series of another patient answers 404 as if it did not exist.
          */
         get: operations["retrieveSeriesMetadata"];
         put?: never;
@@ -277,6 +402,15 @@ export interface paths {
          *     Matching keys are instance-level attributes (PS3.18 §8.3.4.1), by keyword or tag. Results follow PS3.18
          *     §10.6.3.3.3; an unknown study/series or nothing matching yields
          *     `200 []`.
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `ImagingStudy.s` in any context: `system/ImagingStudy.s`,
+         *     `user/ImagingStudy.s` or `patient/ImagingStudy.s` (also granted by
+         *     supersets such as `.rs`, SMART v1 `.read` or `.*`, and the `*` resource
+         *     type). Without a token, or with an invalid one: 401; with a valid token
+         *     lacking the scope: 403 (`WWW-Authenticate` names `system/ImagingStudy.s`).
+         *     With a `patient/` scope, matches are restricted to studies whose Patient ID
+         *     (0010,0020) is the token's `patient`.
          */
         get: operations["searchForSeriesInstances"];
         put?: never;
@@ -307,6 +441,15 @@ export interface paths {
          *     (`GET /studies/{study}/series/{series}/instances/{instance}`). Returns
          *     the instance as the single DICOM Part 10 part of a
          *     `multipart/related; type="application/dicom"` payload (PS3.18 §8.7).
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `ImagingStudy.r` in any context: `system/ImagingStudy.r`,
+         *     `user/ImagingStudy.r` or `patient/ImagingStudy.r` (also granted by
+         *     supersets such as `.rs`, SMART v1 `.read` or `.*`, and the `*` resource
+         *     type). Without a token, or with an invalid one: 401; with a valid token
+         *     lacking the scope: 403 (`WWW-Authenticate` names `system/ImagingStudy.r`).
+         *     With a `patient/` scope only instances of the token's `patient` are
+         *     returned: an instance of another patient answers 404 as if it did not exist.
          */
         get: operations["retrieveInstance"];
         put?: never;
@@ -337,6 +480,15 @@ export interface paths {
          *     (`GET /studies/{study}/series/{series}/instances/{instance}/metadata`).
          *     Returns an array holding the single DICOM JSON data set of the
          *     instance (PS3.18 §10.4.3.3.2).
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `ImagingStudy.r` in any context: `system/ImagingStudy.r`,
+         *     `user/ImagingStudy.r` or `patient/ImagingStudy.r` (also granted by
+         *     supersets such as `.rs`, SMART v1 `.read` or `.*`, and the `*` resource
+         *     type). Without a token, or with an invalid one: 401; with a valid token
+         *     lacking the scope: 403 (`WWW-Authenticate` names `system/ImagingStudy.r`).
+         *     With a `patient/` scope only instances of the token's `patient` are
+         *     returned: an instance of another patient answers 404 as if it did not exist.
          */
         get: operations["retrieveInstanceMetadata"];
         put?: never;
@@ -361,6 +513,15 @@ export interface paths {
          *     (PS3.18 §8.3.4.1), by keyword or tag.
          *     Results follow PS3.18 §10.6.3.3.2 and include the study-level
          *     attributes; nothing matching yields `200 []`.
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `ImagingStudy.s` in any context: `system/ImagingStudy.s`,
+         *     `user/ImagingStudy.s` or `patient/ImagingStudy.s` (also granted by
+         *     supersets such as `.rs`, SMART v1 `.read` or `.*`, and the `*` resource
+         *     type). Without a token, or with an invalid one: 401; with a valid token
+         *     lacking the scope: 403 (`WWW-Authenticate` names `system/ImagingStudy.s`).
+         *     With a `patient/` scope, matches are restricted to studies whose Patient ID
+         *     (0010,0020) is the token's `patient`.
          */
         get: operations["searchForSeries"];
         put?: never;
@@ -385,8 +546,172 @@ export interface paths {
          *     instance-level attributes (PS3.18 §8.3.4.1), by keyword or tag. Results follow PS3.18 §10.6.3.3.3 and
          *     include the study- and series-level attributes; nothing matching
          *     yields `200 []`.
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `ImagingStudy.s` in any context: `system/ImagingStudy.s`,
+         *     `user/ImagingStudy.s` or `patient/ImagingStudy.s` (also granted by
+         *     supersets such as `.rs`, SMART v1 `.read` or `.*`, and the `*` resource
+         *     type). Without a token, or with an invalid one: 401; with a valid token
+         *     lacking the scope: 403 (`WWW-Authenticate` names `system/ImagingStudy.s`).
+         *     With a `patient/` scope, matches are restricted to studies whose Patient ID
+         *     (0010,0020) is the token's `patient`.
          */
         get: operations["searchForInstances"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fhir/AuditEvent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search the audit trail (FHIR R4 AuditEvent search)
+         * @description FHIR R4 search (`GET [base]/AuditEvent`, search.html) over the
+         *     service's audit trail: one AuditEvent (IHE BALP) per request to a
+         *     protected route or to `/oauth2`, refusals included, newest first. The
+         *     answer is a `searchset` Bundle (`application/fhir+json`) with `total`,
+         *     a `self` link, and `next`/`previous` links (built from `_count` and
+         *     `_offset`) when there are more pages. Parameters are ANDed; an unknown
+         *     parameter, an empty value, a parameter other than `date` given twice
+         *     (`entity` and `entity-identifier` count as one) or an invalid value is
+         *     answered 400 with an OperationOutcome (issue code `invalid`).
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `system/AuditEvent.rs` (`.s` is what is checked; also granted by
+         *     `system/AuditEvent.read`, `system/AuditEvent.*` or `system/*.s`).
+         *     Only `system/` scopes grant it: `user/` and `patient/` scopes are
+         *     refused with 403 (`WWW-Authenticate` names `system/AuditEvent.s`).
+         */
+        get: operations["searchAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fhir/AuditEvent/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Logical id of the AuditEvent: its position in the audit trail, a positive integer of at most 15 digits. Any other id answers 404.
+                 * @example 42
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Read one AuditEvent (FHIR R4 read)
+         * @description FHIR R4 read (`GET [base]/AuditEvent/{id}`): the AuditEvent as
+         *     `application/fhir+json`; 404 with an OperationOutcome (issue code
+         *     `not-found`) when no event has this id.
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `system/AuditEvent.rs` (`.r` is what is checked; also granted by
+         *     `system/AuditEvent.read`, `system/AuditEvent.*` or `system/*.r`).
+         *     Only `system/` scopes grant it: `user/` and `patient/` scopes are
+         *     refused with 403 (`WWW-Authenticate` names `system/AuditEvent.r`).
+         */
+        get: operations["readAuditEvent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Token endpoint (embedded authorization server)
+         * @description OAuth 2.0 token endpoint (RFC 6749 §3.2) of the embedded authorization
+         *     server, after SMART Backend Services. **Present only in embedded mode**
+         *     (`TRRG_AUTH_MODE=embedded`, the default), mounted at the issuer's path
+         *     (`/oauth2` unless `TRRG_AUTH_ISSUER` says otherwise); in external mode
+         *     tokens come from the configured issuer and this path answers 404.
+         *
+         *     Only the `client_credentials` grant (RFC 6749 §4.4) is served, for the
+         *     clients registered in `TRRG_AUTH_CLIENTS_FILE`. Client
+         *     authentication (RFC 6749 §2.3, RFC 7523):
+         *
+         *     * `client_secret_basic`: HTTP Basic `Authorization` with client id and
+         *       secret;
+         *     * `client_secret_post`: `client_id` and `client_secret` in the body;
+         *     * `private_key_jwt`: `client_assertion_type` and a `client_assertion`
+         *       JWT signed with RS384 or ES384 by a key of the client's registered
+         *       JWKS, with `iss` and `sub` the client id, `aud` the token endpoint
+         *       URL (the issuer is accepted too), `exp` at most 5 minutes ahead and a
+         *       `jti` used only once.
+         *
+         *     `scope` (space-separated SMART scopes) must be a subset of the
+         *     client's registered scopes; without it the registered scopes are
+         *     granted. The access token is an RS384-signed JWT (RFC 9068) with
+         *     `aud` the service's base URL (`TRRG_AUTH_AUDIENCE`), the granted
+         *     `scope`, `client_id`, and the client's `patient` when one is
+         *     registered for it; it lives `TRRG_AUTH_TOKEN_TTL` seconds (at most
+         *     300). No refresh token is issued. Answers carry
+         *     `Cache-Control: no-store`. Public (the client authenticates itself),
+         *     but rate limited per caller address and audited.
+         */
+        post: operations["oauthToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/jwks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Signing keys of the embedded authorization server
+         * @description The public keys (RFC 7517 JWK Set) that sign the embedded server's access tokens: one RS384 and one ES384 key, `kid` their RFC 7638 thumbprint. **Present only in embedded mode** (404 in external mode). Public, rate limited per caller address, audited.
+         */
+        get: operations["oauthJwks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/.well-known/openid-configuration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Metadata of the embedded authorization server
+         * @description OpenID Connect Discovery / RFC 8414 metadata of the embedded authorization server (also served at `/oauth2/.well-known/oauth-authorization-server`). It describes only what is served: no `authorization_endpoint` (nor its companions), the `client_credentials` grant, the `client_secret_basic`, `client_secret_post` and `private_key_jwt` client authentication methods with RS384/ES384 assertions. **Present only in embedded mode** (404 in external mode). Public, rate limited per caller address, audited.
+         */
+        get: operations["oauthOpenIdConfiguration"];
         put?: never;
         post?: never;
         delete?: never;
@@ -527,6 +852,7 @@ export interface components {
          *     | 0xC409 | 50185   | Study Instance UID does not match the target study       |
          *     | 0x0111 | 273     | Duplicate SOP Instance with different content            |
          *     | 0x0122 | 290     | SOP class not supported                                  |
+         *     | 0x0124 | 292     | Refused: Not Authorized (instance of another patient than a `patient/` scope's token, PS3.7 Annex C) |
          */
         FailureReasonAttribute: {
             /** @constant */
@@ -534,10 +860,10 @@ export interface components {
             Value: components["schemas"]["FailureReason"][];
         };
         /**
-         * @description Store failure reason code (decimal form of the 16-bit status): 49152 (0xC000), 43264 (0xA900), 49442 (0xC122), 42752 (0xA700), 50185 (0xC409), 273 (0x0111), 290 (0x0122).
+         * @description Store failure reason code (decimal form of the 16-bit status): 49152 (0xC000), 43264 (0xA900), 49442 (0xC122), 42752 (0xA700), 50185 (0xC409), 273 (0x0111), 290 (0x0122), 292 (0x0124).
          * @enum {integer}
          */
-        FailureReason: 49152 | 43264 | 49442 | 42752 | 50185 | 273 | 290;
+        FailureReason: 49152 | 43264 | 49442 | 42752 | 50185 | 273 | 290 | 292;
         /** @description XML document in the Native DICOM Model (PS3.19 §A.1), returned for `Accept: application/dicom+xml`; carries the same attributes as the JSON representation. */
         NativeDicomModel: string;
         /** @description Item of Referenced SOP Sequence (0008,1199): one successfully stored instance. */
@@ -597,6 +923,195 @@ export interface components {
          */
         ErrorDataset: components["schemas"]["DicomJsonDataset"] & {
             "00000902": components["schemas"]["LoAttribute"];
+        };
+        /**
+         * @description FHIR R4 OperationOutcome: how every `/fhir` route reports an error (R4 http.html "Handling Errors"); one issue of severity `error`. Diagnostics never contain patient data.
+         * @example {
+         *       "resourceType": "OperationOutcome",
+         *       "issue": [
+         *         {
+         *           "severity": "error",
+         *           "code": "forbidden",
+         *           "diagnostics": "scope system/AuditEvent.s required"
+         *         }
+         *       ]
+         *     }
+         */
+        OperationOutcome: {
+            /** @constant */
+            resourceType: "OperationOutcome";
+            issue: {
+                /** @enum {string} */
+                severity: "fatal" | "error" | "warning" | "information";
+                /**
+                 * @description FHIR R4 issue-type: `invalid` (400), `login` (401), `forbidden` (403), `not-found` (404), `throttled` (429), `exception` (500).
+                 * @example invalid
+                 */
+                code: string;
+                diagnostics?: string;
+            }[];
+        };
+        /** @description FHIR R4 Bundle of type `searchset` (search.html), with paging links. */
+        Bundle: {
+            /** @constant */
+            resourceType: "Bundle";
+            /** @constant */
+            type: "searchset";
+            /** @description Number of matches in all pages. */
+            total: number;
+            /** @description `self` always; `next` and `previous` when further pages exist (their URLs carry `_count` and `_offset`). */
+            link: {
+                /** @enum {string} */
+                relation: "self" | "next" | "previous";
+                /** Format: uri */
+                url: string;
+            }[];
+            entry: {
+                /** Format: uri */
+                fullUrl: string;
+                resource: components["schemas"]["AuditEvent"];
+                search: {
+                    /** @constant */
+                    mode: "match";
+                };
+            }[];
+        };
+        /** @description FHIR R4 AuditEvent as written by the service after the IHE Basic Audit Log Patterns (BALP): a client agent (OAuth client id), a server agent, an optional user agent, the audit source, and one entity per patient, study, resource, query and request id. Only the top-level elements are described here; see FHIR R4 for the rest. */
+        AuditEvent: {
+            /** @constant */
+            resourceType: "AuditEvent";
+            /** @description Position of the event in the hash-chained audit trail. */
+            id?: string;
+            type: Record<string, never>;
+            subtype?: Record<string, never>[];
+            /** @enum {string} */
+            action?: "C" | "R" | "U" | "D" | "E";
+            period?: Record<string, never>;
+            /** Format: date-time */
+            recorded: string;
+            /**
+             * @description 0 success, 4 minor failure (4xx), 8 serious failure (5xx), 12 major failure.
+             * @enum {string}
+             */
+            outcome?: "0" | "4" | "8" | "12";
+            outcomeDesc?: string;
+            agent: Record<string, never>[];
+            source: Record<string, never>;
+            entity?: Record<string, never>[];
+        };
+        /**
+         * @description SMART App Launch 2 configuration document (`.well-known/smart-configuration`).
+         * @example {
+         *       "issuer": "http://127.0.0.1:8080/oauth2",
+         *       "jwks_uri": "http://127.0.0.1:8080/oauth2/jwks",
+         *       "token_endpoint": "http://127.0.0.1:8080/oauth2/token",
+         *       "grant_types_supported": [
+         *         "client_credentials"
+         *       ],
+         *       "token_endpoint_auth_methods_supported": [
+         *         "private_key_jwt",
+         *         "client_secret_basic",
+         *         "client_secret_post"
+         *       ],
+         *       "token_endpoint_auth_signing_alg_values_supported": [
+         *         "RS384",
+         *         "ES384"
+         *       ],
+         *       "scopes_supported": [
+         *         "system/AuditEvent.rs",
+         *         "system/ImagingStudy.cruds"
+         *       ],
+         *       "capabilities": [
+         *         "client-confidential-asymmetric",
+         *         "client-confidential-symmetric",
+         *         "permission-v2",
+         *         "permission-v1"
+         *       ]
+         *     }
+         */
+        SmartConfiguration: {
+            /** Format: uri */
+            issuer: string;
+            /** Format: uri */
+            jwks_uri: string;
+            /** Format: uri */
+            token_endpoint: string;
+            grant_types_supported: "client_credentials"[];
+            token_endpoint_auth_methods_supported: string[];
+            token_endpoint_auth_signing_alg_values_supported: string[];
+            scopes_supported: string[];
+            /** @description `client-confidential-asymmetric` (private_key_jwt offered), `client-confidential-symmetric` (a client secret method offered), `permission-v2` and `permission-v1`. */
+            capabilities: string[];
+        };
+        /** @description Token request of the client_credentials grant (RFC 6749 §4.4.2) with the client authentication of RFC 6749 §2.3.1 (`client_secret_post`) or RFC 7523 §2.2 (`private_key_jwt`); with `client_secret_basic` the credentials go in the `Authorization` header instead. */
+        OAuthTokenRequest: {
+            /** @constant */
+            grant_type: "client_credentials";
+            /** @description Space-separated SMART scopes, each registered for the client; default: all its registered scopes. */
+            scope?: string;
+            /**
+             * Format: uri
+             * @description RFC 8707 resource indicator; if given, must be the service's audience.
+             */
+            resource?: string;
+            client_id?: string;
+            /** @description For `client_secret_post`. */
+            client_secret?: string;
+            /**
+             * @description For `private_key_jwt`.
+             * @constant
+             */
+            client_assertion_type?: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+            /** @description For `private_key_jwt`: a JWT signed with RS384 or ES384; `iss` and `sub` the client id, `aud` the token endpoint URL, `exp` at most 5 minutes ahead, `jti` unique. */
+            client_assertion?: string;
+        };
+        /** @description Successful token response (RFC 6749 §5.1). */
+        OAuthTokenResponse: {
+            /** @description An RS384-signed JWT access token (RFC 9068). */
+            access_token: string;
+            /** @constant */
+            token_type: "Bearer";
+            /** @description Lifetime in seconds (`TRRG_AUTH_TOKEN_TTL`, at most 300). */
+            expires_in: number;
+            /** @description The granted scopes, space-separated. */
+            scope?: string;
+        };
+        /** @description OAuth 2.0 error response (RFC 6749 §5.2). */
+        OAuthError: {
+            /** @enum {string} */
+            error: "invalid_request" | "invalid_client" | "invalid_grant" | "unauthorized_client" | "unsupported_grant_type" | "invalid_scope" | "invalid_target" | "server_error";
+            error_description?: string;
+            /** @description With `invalid_scope`, the refused scope. */
+            scope?: string;
+        };
+        /** @description A JWK Set of public signing keys (RFC 7517 §5). */
+        JsonWebKeySet: {
+            keys: ({
+                /** @enum {string} */
+                kty: "RSA" | "EC";
+                kid: string;
+                /** @enum {string} */
+                alg?: "RS384" | "ES384";
+                /** @constant */
+                use?: "sig";
+            } & {
+                [key: string]: unknown;
+            })[];
+        };
+        /** @description OpenID Connect Discovery 1.0 / RFC 8414 authorization server metadata of the embedded server (as produced by oidc-provider, without the authorization endpoint members). */
+        AuthorizationServerMetadata: {
+            /** Format: uri */
+            issuer: string;
+            /** Format: uri */
+            token_endpoint: string;
+            /** Format: uri */
+            jwks_uri: string;
+            grant_types_supported?: string[];
+            token_endpoint_auth_methods_supported?: string[];
+            token_endpoint_auth_signing_alg_values_supported?: string[];
+            scopes_supported?: string[];
+        } & {
+            [key: string]: unknown;
         };
     };
     responses: {
@@ -791,6 +1306,167 @@ export interface components {
                 "application/dicom+json": components["schemas"]["ErrorDataset"];
             };
         };
+        /** @description No bearer token, or an invalid one: malformed `Authorization` header or JWT, expired, not yet valid, badly signed, unknown key, wrong issuer or audience (RFC 6750 §3.1). DICOMweb error shape; the `WWW-Authenticate` header says why. */
+        Unauthorized: {
+            headers: {
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                Warning: components["headers"]["Warning"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "00000902": {
+                 *         "vr": "LO",
+                 *         "Value": [
+                 *           "a bearer access token is required"
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/dicom+json": components["schemas"]["ErrorDataset"];
+            };
+        };
+        /** @description A valid token whose scopes do not grant the route, or a `patient/` scope in a token without a `patient` claim (RFC 6750 §3.1 `insufficient_scope`; the header's `scope` names the scope needed). DICOMweb error shape. */
+        Forbidden: {
+            headers: {
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                Warning: components["headers"]["Warning"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "00000902": {
+                 *         "vr": "LO",
+                 *         "Value": [
+                 *           "scope system/ImagingStudy.c required"
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/dicom+json": components["schemas"]["ErrorDataset"];
+            };
+        };
+        /** @description The client (its token's client id, otherwise its address) sent more than `TRRG_RATE_LIMIT` requests in the current minute. DICOMweb error shape. */
+        TooManyRequests: {
+            headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Retry-After": components["headers"]["RetryAfter"];
+                Warning: components["headers"]["Warning"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "00000902": {
+                 *         "vr": "LO",
+                 *         "Value": [
+                 *           "too many requests: slow down"
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/dicom+json": components["schemas"]["ErrorDataset"];
+            };
+        };
+        /** @description A search the server cannot run as asked (unknown parameter, empty or invalid value, repeated parameter); OperationOutcome with issue code `invalid`. */
+        FhirBadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "resourceType": "OperationOutcome",
+                 *       "issue": [
+                 *         {
+                 *           "severity": "error",
+                 *           "code": "invalid",
+                 *           "diagnostics": "outcome: expected 0, 4, 8 or 12, got \"1\""
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/fhir+json": components["schemas"]["OperationOutcome"];
+            };
+        };
+        /** @description No resource has this id; OperationOutcome with issue code `not-found`. */
+        FhirNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/fhir+json": components["schemas"]["OperationOutcome"];
+            };
+        };
+        /** @description As `Unauthorized`, in the FHIR error shape: OperationOutcome with issue code `login`. */
+        FhirUnauthorized: {
+            headers: {
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "resourceType": "OperationOutcome",
+                 *       "issue": [
+                 *         {
+                 *           "severity": "error",
+                 *           "code": "login",
+                 *           "diagnostics": "a bearer access token is required"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/fhir+json": components["schemas"]["OperationOutcome"];
+            };
+        };
+        /** @description As `Forbidden`, in the FHIR error shape: OperationOutcome with issue code `forbidden`. */
+        FhirForbidden: {
+            headers: {
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "resourceType": "OperationOutcome",
+                 *       "issue": [
+                 *         {
+                 *           "severity": "error",
+                 *           "code": "forbidden",
+                 *           "diagnostics": "scope system/AuditEvent.s required"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/fhir+json": components["schemas"]["OperationOutcome"];
+            };
+        };
+        /** @description As `TooManyRequests`, in the FHIR error shape: OperationOutcome with issue code `throttled`. */
+        FhirTooManyRequests: {
+            headers: {
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/fhir+json": components["schemas"]["OperationOutcome"];
+            };
+        };
+        /** @description The SMART configuration document. */
+        SmartConfiguration: {
+            headers: {
+                "Cache-Control"?: "public, max-age=300";
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["SmartConfiguration"];
+            };
+        };
     };
     parameters: {
         /** @description Study Instance UID (0020,000D). */
@@ -839,6 +1515,22 @@ export interface components {
         offset: number;
         /** @description Fuzzy matching of person names (PS3.18 §8.3.4.2). Accepted but not supported: with `true`, only literal matching is performed and the response carries `Warning: 299 trrg-gateway "The fuzzymatching parameter is not supported. Only literal matching has been performed."`. */
         fuzzymatching: boolean;
+        /** @description When the event was recorded (AuditEvent.recorded). A FHIR date or dateTime of any precision (`2026`, `2026-11`, `2026-11-23`, `2026-11-23T10:00`, `2026-11-23T10:00:00.123+01:00`), taken as the range it stands for (without a time zone: UTC), optionally prefixed `eq` (default), `ge`, `gt`, `le` or `lt`. Repeatable; repeats are ANDed (e.g. `date=ge2026-11-01&date=lt2026-12-01`). */
+        AuditDate: string[];
+        /** @description OAuth client id of the client agent (who made the request). */
+        AuditAgent: string;
+        /** @description An entity of the event: a whole entity token (`Patient?identifier={issuer}|{id}` or `Patient?identifier={id}`, `study:{StudyInstanceUID}`, `uid:{UID}`, `req:{X-Request-ID}`, a resource reference) or the value alone (a Patient ID, a UID, a request id). A `urn:oid:` prefix on UIDs is ignored. Not together with `entity-identifier`. */
+        AuditEntity: string;
+        /** @description Same as `entity` (an alias); not together with it. */
+        AuditEntityIdentifier: string;
+        /** @description AuditEvent.outcome: 0 success, 4 minor failure, 8 serious failure, 12 major failure. */
+        AuditOutcome: "0" | "4" | "8" | "12";
+        /** @description Page size (search.html `_count`); default 50, capped at 500 (the server returns fewer than asked beyond that). `0` returns only the `total`. */
+        FhirCount: number;
+        /** @description Number of matches to skip (newest first) before the first returned one. */
+        FhirOffset: number;
+        /** @description Only JSON is served; other values are answered 400. */
+        FhirFormat: "json" | "application/json" | "application/fhir+json";
     };
     requestBodies: {
         /**
@@ -862,6 +1554,23 @@ export interface components {
          * @example 299 trrg-gateway "Invalid StudyDate range"
          */
         Warning: string;
+        /** @description RFC 6750 §3 challenge: `Bearer realm="trrg-gateway"` when no token was sent; with `, error="invalid_token", error_description="<reason>"` for a malformed, expired, badly signed, wrong-issuer or wrong-audience token; with `, error="insufficient_scope", scope="<scope>"` (403) for a token whose scopes do not grant the route. */
+        WWWAuthenticate: string;
+        /**
+         * @description Current quota (draft-ietf-httpapi-ratelimit-headers-07): the limit, the requests left and the seconds until the window resets.
+         * @example limit=1200, remaining=0, reset=42
+         */
+        RateLimit: string;
+        /**
+         * @description Quota policy (draft-07): requests per window of 60 seconds.
+         * @example 1200;w=60
+         */
+        RateLimitPolicy: string;
+        /**
+         * @description Seconds after which the client may send again (RFC 9110 §10.2.3).
+         * @example 42
+         */
+        RetryAfter: number;
     };
     pathItems: never;
 }
@@ -942,6 +1651,30 @@ export interface operations {
             };
         };
     };
+    smartConfiguration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["SmartConfiguration"];
+        };
+    };
+    fhirSmartConfiguration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["SmartConfiguration"];
+        };
+    };
     searchForStudies: {
         parameters: {
             query?: {
@@ -982,7 +1715,10 @@ export interface operations {
         responses: {
             200: components["responses"]["SearchResults"];
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             406: components["responses"]["NotAcceptable"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -998,10 +1734,13 @@ export interface operations {
             200: components["responses"]["StoreSuccess"];
             202: components["responses"]["StoreAccepted"];
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             406: components["responses"]["NotAcceptable"];
             409: components["responses"]["StoreConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1019,8 +1758,11 @@ export interface operations {
         responses: {
             200: components["responses"]["RetrieveInstances"];
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             406: components["responses"]["NotAcceptable"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1039,10 +1781,13 @@ export interface operations {
             200: components["responses"]["StoreSuccess"];
             202: components["responses"]["StoreAccepted"];
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             406: components["responses"]["NotAcceptable"];
             409: components["responses"]["StoreConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1060,8 +1805,11 @@ export interface operations {
         responses: {
             200: components["responses"]["MetadataResults"];
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             406: components["responses"]["NotAcceptable"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1094,7 +1842,10 @@ export interface operations {
         responses: {
             200: components["responses"]["SearchResults"];
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             406: components["responses"]["NotAcceptable"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1133,7 +1884,10 @@ export interface operations {
         responses: {
             200: components["responses"]["SearchResults"];
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             406: components["responses"]["NotAcceptable"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1153,8 +1907,11 @@ export interface operations {
         responses: {
             200: components["responses"]["RetrieveInstances"];
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             406: components["responses"]["NotAcceptable"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1174,8 +1931,11 @@ export interface operations {
         responses: {
             200: components["responses"]["MetadataResults"];
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             406: components["responses"]["NotAcceptable"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1210,7 +1970,10 @@ export interface operations {
         responses: {
             200: components["responses"]["SearchResults"];
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             406: components["responses"]["NotAcceptable"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1232,8 +1995,11 @@ export interface operations {
         responses: {
             200: components["responses"]["RetrieveInstances"];
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             406: components["responses"]["NotAcceptable"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1255,8 +2021,11 @@ export interface operations {
         responses: {
             200: components["responses"]["MetadataResults"];
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             406: components["responses"]["NotAcceptable"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1306,7 +2075,10 @@ export interface operations {
         responses: {
             200: components["responses"]["SearchResults"];
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             406: components["responses"]["NotAcceptable"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1362,8 +2134,229 @@ export interface operations {
         responses: {
             200: components["responses"]["SearchResults"];
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             406: components["responses"]["NotAcceptable"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    searchAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description When the event was recorded (AuditEvent.recorded). A FHIR date or dateTime of any precision (`2026`, `2026-11`, `2026-11-23`, `2026-11-23T10:00`, `2026-11-23T10:00:00.123+01:00`), taken as the range it stands for (without a time zone: UTC), optionally prefixed `eq` (default), `ge`, `gt`, `le` or `lt`. Repeatable; repeats are ANDed (e.g. `date=ge2026-11-01&date=lt2026-12-01`). */
+                date?: components["parameters"]["AuditDate"];
+                /** @description OAuth client id of the client agent (who made the request). */
+                agent?: components["parameters"]["AuditAgent"];
+                /** @description An entity of the event: a whole entity token (`Patient?identifier={issuer}|{id}` or `Patient?identifier={id}`, `study:{StudyInstanceUID}`, `uid:{UID}`, `req:{X-Request-ID}`, a resource reference) or the value alone (a Patient ID, a UID, a request id). A `urn:oid:` prefix on UIDs is ignored. Not together with `entity-identifier`. */
+                entity?: components["parameters"]["AuditEntity"];
+                /** @description Same as `entity` (an alias); not together with it. */
+                "entity-identifier"?: components["parameters"]["AuditEntityIdentifier"];
+                /** @description AuditEvent.outcome: 0 success, 4 minor failure, 8 serious failure, 12 major failure. */
+                outcome?: components["parameters"]["AuditOutcome"];
+                /** @description Page size (search.html `_count`); default 50, capped at 500 (the server returns fewer than asked beyond that). `0` returns only the `total`. */
+                _count?: components["parameters"]["FhirCount"];
+                /** @description Number of matches to skip (newest first) before the first returned one. */
+                _offset?: components["parameters"]["FhirOffset"];
+                /** @description Only JSON is served; other values are answered 400. */
+                _format?: components["parameters"]["FhirFormat"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The matching AuditEvents, as a FHIR R4 `searchset` Bundle. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "resourceType": "Bundle",
+                     *       "type": "searchset",
+                     *       "total": 1,
+                     *       "link": [
+                     *         {
+                     *           "relation": "self",
+                     *           "url": "http://127.0.0.1:8080/fhir/AuditEvent?agent=ris-1&_count=10"
+                     *         }
+                     *       ],
+                     *       "entry": [
+                     *         {
+                     *           "fullUrl": "http://127.0.0.1:8080/fhir/AuditEvent/42",
+                     *           "resource": {
+                     *             "resourceType": "AuditEvent",
+                     *             "id": "42",
+                     *             "type": {
+                     *               "system": "http://dicom.nema.org/resources/ontology/DCM",
+                     *               "code": "110112",
+                     *               "display": "Query"
+                     *             },
+                     *             "action": "E",
+                     *             "recorded": "2026-11-23T10:00:00.000Z",
+                     *             "outcome": "0",
+                     *             "agent": [],
+                     *             "source": {
+                     *               "observer": {
+                     *                 "display": "trrg-gateway"
+                     *               }
+                     *             }
+                     *           },
+                     *           "search": {
+                     *             "mode": "match"
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/fhir+json": components["schemas"]["Bundle"];
+                };
+            };
+            400: components["responses"]["FhirBadRequest"];
+            401: components["responses"]["FhirUnauthorized"];
+            403: components["responses"]["FhirForbidden"];
+            429: components["responses"]["FhirTooManyRequests"];
+        };
+    };
+    readAuditEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Logical id of the AuditEvent: its position in the audit trail, a positive integer of at most 15 digits. Any other id answers 404.
+                 * @example 42
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The AuditEvent. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": components["schemas"]["AuditEvent"];
+                };
+            };
+            401: components["responses"]["FhirUnauthorized"];
+            403: components["responses"]["FhirForbidden"];
+            404: components["responses"]["FhirNotFound"];
+            429: components["responses"]["FhirTooManyRequests"];
+        };
+    };
+    oauthToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["OAuthTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description An access token (RFC 6749 §5.1). */
+            200: {
+                headers: {
+                    "Cache-Control"?: "no-store";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJSUzM4NCIsInR5cCI6ImF0K2p3dCJ9.eyJzY29wZSI6InN5c3RlbS9JbWFnaW5nU3R1ZHkuY3MifQ.c2lnbmF0dXJl",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 300,
+                     *       "scope": "system/ImagingStudy.cs"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OAuthTokenResponse"];
+                };
+            };
+            /** @description The request was refused (RFC 6749 §5.2): `invalid_request` (missing or duplicated parameter, wrong content type), `unsupported_grant_type`, `invalid_scope` (a scope not registered for the client), `invalid_target` (a `resource` other than this service) or `invalid_grant`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "invalid_scope",
+                     *       "error_description": "requested scope is not registered for this client",
+                     *       "scope": "system/AuditEvent.rs"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description Client authentication failed (`invalid_client`, RFC 6749 §5.2): unknown client, wrong secret, or an invalid, expired or replayed client assertion. When the request carried an `Authorization` header the answer has `WWW-Authenticate: Basic realm="{issuer}", error="invalid_client", …`. */
+            401: {
+                headers: {
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": "invalid_client",
+                     *       "error_description": "client authentication failed"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    oauthJwks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The JWK Set. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/jwk-set+json": components["schemas"]["JsonWebKeySet"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    oauthOpenIdConfiguration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The authorization server metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthorizationServerMetadata"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
         };
     };
 }
