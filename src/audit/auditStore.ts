@@ -2,6 +2,7 @@
 // (src/audit/hashChain.ts), searched newest first. DESIGN.md §6 "Audit".
 import { sql, type SqlBool } from "kysely";
 import type { Database } from "../store/database.js";
+import { GroupCommitQueue } from "../store/groupCommit.js";
 import type { AuditEventTable } from "../store/schema.js";
 import {
   BALP_ENTITY_TYPE,
@@ -131,48 +132,26 @@ function toResource(row: Pick<AuditRow, "seq" | "event">): AuditEvent {
 interface PreparedAppend {
   json: string;
   columns: IndexColumns;
-  resolve(head: AuditHead): void;
-  reject(error: unknown): void;
 }
 
-const MAX_GROUP = 256;
 const VERIFY_BATCH = 1000;
 
 export class AuditStore {
-  private pending: PreparedAppend[] = [];
-  private draining = false;
+  private readonly queue: GroupCommitQueue<PreparedAppend, AuditHead>;
 
-  constructor(private readonly db: Database) {}
-
-  /**
-   * Appends an event (its `id`, if any, is dropped: the id is the seq). Appends are serialized in this process;
-   * the ones queued while a commit runs share the next transaction (one flush for many requests), and each
-   * transaction reads the newest row before chaining onto it. A second process writing the same table can only
-   * make an insert fail on the seq primary key, never fork the chain.
-   */
-  append(event: AuditEvent): Promise<AuditHead> {
-    return new Promise((resolve, reject) => {
-      const body: AuditEvent = { ...event };
-      delete body.id;
-      this.pending.push({ json: canonicalJson(body), columns: indexColumns(body), resolve, reject });
-      if (!this.draining) void this.drain();
-    });
+  constructor(private readonly db: Database) {
+    this.queue = new GroupCommitQueue((group) => this.commit(group));
   }
 
-  private async drain(): Promise<void> {
-    this.draining = true;
-    await new Promise((resolve) => setImmediate(resolve));
-    while (this.pending.length > 0) {
-      const group = this.pending.splice(0, MAX_GROUP);
-      try {
-        const heads = await this.commit(group);
-        group.forEach((entry, i) => entry.resolve(heads[i]!));
-      } catch {
-        // One failed insert must not fail the others: commit them one by one to tell which.
-        for (const entry of group) await this.commit([entry]).then(([head]) => entry.resolve(head!), entry.reject);
-      }
-    }
-    this.draining = false;
+  /**
+   * Appends an event (its `id`, if any, is dropped: the id is the seq). Appends are serialized in this process
+   * and grouped (GroupCommitQueue); each transaction reads the newest row before chaining onto it. A second
+   * process writing the same table can only make an insert fail on the seq primary key, never fork the chain.
+   */
+  append(event: AuditEvent): Promise<AuditHead> {
+    const body: AuditEvent = { ...event };
+    delete body.id;
+    return this.queue.add({ json: canonicalJson(body), columns: indexColumns(body) });
   }
 
   private commit(group: PreparedAppend[]): Promise<AuditHead[]> {

@@ -1,5 +1,6 @@
 // The study/series/instance index: what STOW-RS wrote and where its file lies.
 import type { Transaction } from "kysely";
+import { GroupCommitQueue } from "./groupCommit.js";
 import type { Database } from "./database.js";
 import type { DatabaseSchema, InstanceTable, SeriesTable, StudyTable } from "./schema.js";
 
@@ -49,53 +50,23 @@ export function indexInstance(db: Database, entry: IndexedInstance, now = new Da
   return db.transaction().execute((trx) => addInstance(trx, entry, now.toISOString()));
 }
 
-interface PendingEntry {
-  entry: IndexedInstance;
-  resolve(outcome: IndexOutcome): void;
-  reject(error: unknown): void;
-}
-
-const MAX_GROUP = 256;
-
-/**
- * Group commit: entries that arrive while a commit is under way share the next transaction, so concurrent stores
- * pay for one synchronous flush of the database (SQLite synchronous=FULL) instead of one each.
- */
+/** Indexes instances with group commit (see GroupCommitQueue). */
 export class InstanceIndexWriter {
-  private pending: PendingEntry[] = [];
-  private draining = false;
+  private readonly queue: GroupCommitQueue<IndexedInstance, IndexOutcome>;
 
-  constructor(private readonly db: Database) {}
-
-  add(entry: IndexedInstance): Promise<IndexOutcome> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ entry, resolve, reject });
-      if (!this.draining) void this.drain();
+  constructor(db: Database) {
+    this.queue = new GroupCommitQueue((entries) => {
+      const at = new Date().toISOString();
+      return db.transaction().execute(async (trx) => {
+        const outcomes: IndexOutcome[] = [];
+        for (const entry of entries) outcomes.push(await addInstance(trx, entry, at));
+        return outcomes;
+      });
     });
   }
 
-  private async drain(): Promise<void> {
-    this.draining = true;
-    // Entries queued in the same turn of the event loop join the first group.
-    await new Promise((resolve) => setImmediate(resolve));
-    while (this.pending.length > 0) {
-      const group = this.pending.splice(0, MAX_GROUP);
-      const at = new Date().toISOString();
-      try {
-        const outcomes = await this.db.transaction().execute(async (trx) => {
-          const results: IndexOutcome[] = [];
-          for (const { entry } of group) results.push(await addInstance(trx, entry, at));
-          return results;
-        });
-        group.forEach((pending, i) => pending.resolve(outcomes[i]!));
-      } catch {
-        // One bad entry must not fail the others: commit them one by one to tell which.
-        for (const pending of group) {
-          await indexInstance(this.db, pending.entry).then(pending.resolve, pending.reject);
-        }
-      }
-    }
-    this.draining = false;
+  add(entry: IndexedInstance): Promise<IndexOutcome> {
+    return this.queue.add(entry);
   }
 }
 
