@@ -1,5 +1,6 @@
 // Assembles the express app: protections, audit and authorization first, then every router by its standard path.
 import express, { type Express } from "express";
+import { AUDIT_OBSERVER } from "./audit/auditEvent.js";
 import { auditRequests } from "./audit/auditRequests.js";
 import { auditRoutes } from "./audit/auditRoutes.js";
 import { authorize } from "./auth/authorize.js";
@@ -21,7 +22,7 @@ export function createApp(services: Services): Express {
   app.use(healthRoutes(services));
   app.use(smartConfigurationRoutes(services));
   // Every request from here on leaves one AuditEvent, refusals included (DESIGN §6).
-  app.use(auditRequests(services.audit, "trrg-gateway", logger, services.auditForwarder));
+  app.use(auditRequests(services.audit, AUDIT_OBSERVER, logger, services.auditForwarder));
   app.use(authorize(services.tokens));
   app.use(rateLimitPerClient(config.rateLimitPerMinute));
 

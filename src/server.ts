@@ -2,6 +2,7 @@
 import type { Server } from "node:http";
 import { createApp } from "./app.js";
 import type { Config } from "./config.js";
+import { applicationActivityEvent, AUDIT_OBSERVER, type ApplicationActivity } from "./audit/auditEvent.js";
 import { closeServices, openServices, type Services } from "./services.js";
 
 export interface RunningServer {
@@ -20,6 +21,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await closeServices(services);
     throw error;
   }
+  await auditApplication(services, "start");
   // STOW-RS uploads of large studies take long; the defaults would cut them off.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
@@ -31,9 +33,17 @@ export async function startServer(config: Config): Promise<RunningServer> {
       server.close(() => resolve());
       server.closeIdleConnections();
     });
+    await auditApplication(services, "stop");
     await closeServices(services);
   };
   return { services, server, url, stop };
+}
+
+/** The service's own start and stop are background actions with their AuditEvent (DESIGN §6). */
+async function auditApplication(services: Services, activity: ApplicationActivity): Promise<void> {
+  const event = applicationActivityEvent(activity, { observer: AUDIT_OBSERVER });
+  await services.audit.append(event);
+  services.auditForwarder?.send(event);
 }
 
 function listen(app: ReturnType<typeof createApp>, host: string, port: number): Promise<Server> {

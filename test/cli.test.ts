@@ -110,7 +110,13 @@ describe("trrg-gateway command line", () => {
     for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").all() as { name: string }[]) {
       db.exec(`DROP TRIGGER ${name}`);
     }
-    db.prepare("UPDATE audit_events SET event = replace(event, '\"outcome\":\"4\"', '\"outcome\":\"0\"') WHERE seq = 1").run();
+    const events = db.prepare("SELECT event FROM audit_events ORDER BY seq").all() as { event: string }[];
+    const codes = events.map(({ event }) => (JSON.parse(event) as { subtype?: { code: string }[] }).subtype?.[0]?.code);
+    expect(codes[0]).toBe("110120"); // Application Start
+    expect(codes.at(-1)).toBe("110121"); // Application Stop
+    db.prepare(
+      "UPDATE audit_events SET event = replace(event, '\"outcome\":\"4\"', '\"outcome\":\"0\"') WHERE seq = (SELECT min(seq) FROM audit_events WHERE outcome = '4')",
+    ).run();
     db.close();
     const tampered = await cli(["audit", "verify"], env);
     expect(tampered.code).toBe(1);

@@ -71,6 +71,9 @@ export interface AuditEvent {
   entity?: AuditEventEntity[];
 }
 
+/** How this service names itself as the observer of the events it records. */
+export const AUDIT_OBSERVER = "trrg-gateway";
+
 export interface AuditSource {
   /** Who records the event: this service, e.g. "trrg-gateway". */
   observer: string;
@@ -238,5 +241,41 @@ export function toAuditEvent(record: AccessRecord, source: AuditSource): AuditEv
       type: [{ system: SECURITY_SOURCE_TYPE, code: "4", display: "Application Server" }],
     },
     entity: [...record.entities.map(toEntity), requestIdEntity(record.requestId)],
+  };
+}
+
+export type ApplicationActivity = "start" | "stop";
+
+/**
+ * A background action of the service itself: here its start and stop, as DICOM PS3.15 A.5.3.1 "Application
+ * Activity" (DCM 110100, subtypes 110120 Application Start / 110121 Application Stop), with the application as
+ * the one agent (DCM 110150 Application).
+ */
+export function applicationActivityEvent(activity: ApplicationActivity, source: AuditSource, at = new Date()): AuditEvent {
+  const recorded = at.toISOString();
+  return {
+    resourceType: "AuditEvent",
+    type: { system: DCM, code: "110100", display: "Application Activity" },
+    subtype: [
+      activity === "start"
+        ? { system: DCM, code: "110120", display: "Application Start" }
+        : { system: DCM, code: "110121", display: "Application Stop" },
+    ],
+    action: "E",
+    period: { start: recorded, end: recorded },
+    recorded,
+    outcome: "0",
+    agent: [
+      {
+        type: { coding: [{ system: DCM, code: "110150", display: "Application" }] },
+        who: { display: source.observer },
+        requestor: true,
+      },
+    ],
+    source: {
+      ...(source.site !== undefined ? { site: source.site } : {}),
+      observer: { display: source.observer },
+      type: [{ system: SECURITY_SOURCE_TYPE, code: "4", display: "Application Server" }],
+    },
   };
 }
