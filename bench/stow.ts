@@ -24,6 +24,25 @@ interface Server {
   dataDir: string;
 }
 
+/** The bearer token every request carries: the real path, token validation and audit record included. */
+let authorization = "";
+
+/** A token for the demo client the server registered on first start (as the README's `token` command does). */
+async function fetchToken(server: Server): Promise<string> {
+  const clients = JSON.parse(await readFile(path.join(server.dataDir, "oauth-clients.json"), "utf8")) as { client_id: string; client_secret: string }[];
+  const demo = clients.find((client) => client.client_id === "trrg-cli")!;
+  const res = await fetch(`http://127.0.0.1:${server.port}/oauth2/token`, {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/x-www-form-urlencoded",
+      Authorization: `Basic ${Buffer.from(`${demo.client_id}:${demo.client_secret}`).toString("base64")}`,
+    },
+    body: "grant_type=client_credentials&scope=system%2FImagingStudy.c",
+  });
+  if (!res.ok) throw new Error(`token request failed: HTTP ${res.status}`);
+  return `Bearer ${((await res.json()) as { access_token: string }).access_token}`;
+}
+
 async function startServer(port: number): Promise<Server> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "trrg-bench-"));
   const child = spawn(process.execPath, ["dist/src/main.js", "serve"], {
@@ -33,7 +52,9 @@ async function startServer(port: number): Promise<Server> {
   for (let i = 0; i < 100; i++) {
     try {
       await fetch(`http://127.0.0.1:${port}/readyz`);
-      return { child, port, dataDir };
+      const server = { child, port, dataDir };
+      authorization = await fetchToken(server);
+      return server;
     } catch {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -89,7 +110,7 @@ function store(port: number, instances: Iterable<Buffer>): Promise<number> {
         port,
         path: "/dicomweb/studies",
         method: "POST",
-        headers: { "Content-Type": `multipart/related; type="application/dicom"; boundary=${BOUNDARY}` },
+        headers: { "Content-Type": `multipart/related; type="application/dicom"; boundary=${BOUNDARY}`, Authorization: authorization },
       },
       (res) => {
         res.resume();
@@ -186,7 +207,10 @@ async function throughputTable(): Promise<void> {
           // Side by side: each round runs the peers back to back on the same files and disk, in an order rotated
           // each round, so that disk work left behind by one run does not always fall on the same peer.
           const runs = [
-            async () => stow.push(await measureStow(server.port, base, clients, perClient, megabytes * 1000 + clients * 10 + round)),
+            async () => {
+              authorization = await fetchToken(server); // tokens live at most 300 s
+              stow.push(await measureStow(server.port, base, clients, perClient, megabytes * 1000 + clients * 10 + round));
+            },
             async () => cp.push(await measureCp(base, count, round, false)),
             async () => cpSync.push(await measureCp(base, count, round, true)),
             async () => sink.push(await measureStow(18183, base, clients, perClient, round)),

@@ -119,3 +119,19 @@ describe("authorization matrix", () => {
     expect(event?.outcome).toBe(res.status < 400 ? "0" : "4");
   });
 });
+
+describe("scopes a client asks for", () => {
+  const scopeOf = (token: string) => (JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()) as { scope: string }).scope;
+
+  it("grants less than the client is registered for, and the token allows only that", async () => {
+    const readOnly = await t.token(TEST_CLIENTS.system, "system/ImagingStudy.rs");
+    expect(scopeOf(readOnly)).toBe("system/ImagingStudy.rs");
+    expect((await send("GET", "/dicomweb/studies", readOnly)).status).toBe(200);
+    expect((await send("POST", "/dicomweb/studies", readOnly)).status).toBe(403);
+  });
+
+  it("refuses more than the client is registered for", async () => {
+    await expect(t.token(TEST_CLIENTS.noImaging, "system/ImagingStudy.rs")).rejects.toThrow(/invalid_scope/);
+    await expect(t.token(TEST_CLIENTS.patient, "system/ImagingStudy.r")).rejects.toThrow(/invalid_scope/);
+  });
+});

@@ -18,6 +18,7 @@ import type {
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { loadOrCreateClients, type RegisteredClient } from "./clients.js";
+import { parseResourceScope, parseScopes } from "./scopes.js";
 import { loadOrCreateSigningKeys, publicJwks } from "./signingKeys.js";
 
 export interface AuthorizationServer {
@@ -159,6 +160,19 @@ function errorSummary(error: unknown, withStack = false): Record<string, unknown
  * Builds the authorization server: signing keys and clients from their files (both created on first start), then
  * oidc-provider configured for client_credentials with SMART scopes and JWT access tokens.
  */
+/** True when `scope` asks for no more than one of the `registered` scopes grants (same context and resource). */
+function isCoveredBy(scope: string, registered: string): boolean {
+  if (registered.split(" ").includes(scope)) return true;
+  const wanted = parseResourceScope(scope);
+  if (!wanted) return false;
+  return parseScopes(registered).some(
+    (grant) =>
+      grant.context === wanted.context &&
+      (grant.resourceType === "*" || grant.resourceType === wanted.resourceType) &&
+      [...wanted.permissions].every((permission) => grant.permissions.has(permission)),
+  );
+}
+
 export async function createAuthorizationServer(config: Config, logger: Logger): Promise<AuthorizationServer> {
   const { issuer, audience, accessTokenTtlSeconds, clockSkewSeconds } = config.auth;
   if (!URL.canParse(audience)) {
@@ -183,12 +197,12 @@ export async function createAuthorizationServer(config: Config, logger: Logger):
         // RFC 6749 §3.3: without a scope parameter the registered scopes are the pre-defined default.
         params.scope = registered;
       } else {
-        const allowed = new Set(registered.split(" "));
-        const refused = requested.find((scope) => !allowed.has(scope));
+        // A client may ask for less than it is registered for (SMART: system/ImagingStudy.c under .cruds).
+        const refused = requested.find((scope) => !isCoveredBy(scope, registered));
         if (refused !== undefined) throw new errors.InvalidScope("requested scope is not registered for this client", refused);
       }
       return {
-        scope: registered,
+        scope: requested.length === 0 ? registered : requested.join(" "),
         audience,
         accessTokenTTL: accessTokenTtlSeconds,
         accessTokenFormat: "jwt",
