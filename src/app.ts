@@ -8,7 +8,7 @@ import { smartConfigurationRoutes } from "./auth/smartConfigurationRoutes.js";
 import { dicomwebRoutes } from "./dicomweb/routes.js";
 import { errorHandler, sendError } from "./http/errors.js";
 import { healthRoutes } from "./http/healthRoutes.js";
-import { cors, rateLimitPerClient, securityHeaders } from "./http/protection.js";
+import { cors, rateLimitFailedAuthentication, rateLimitPerClient, securityHeaders } from "./http/protection.js";
 import { requestLog } from "./http/requestLog.js";
 import type { Services } from "./services.js";
 
@@ -23,6 +23,7 @@ export function createApp(services: Services): Express {
   app.use(smartConfigurationRoutes(services));
   // Every request from here on leaves one AuditEvent, refusals included (DESIGN §6).
   app.use(auditRequests(services.audit, AUDIT_OBSERVER, logger, services.auditForwarder));
+  app.use(rateLimitFailedAuthentication(config.rateLimitPerMinute));
   app.use(authorize(services.tokens));
   app.use(rateLimitPerClient(config.rateLimitPerMinute));
 

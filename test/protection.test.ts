@@ -47,6 +47,15 @@ describe("HTTP protections", () => {
     expect(other.headers["access-control-allow-origin"]).toBeUndefined();
   });
 
+  it("throttles an address whose requests keep failing authentication, and audits that", async () => {
+    t = await startTestApp({ TRRG_RATE_LIMIT: "3" });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await request(t.app).get("/dicomweb/studies").set("Authorization", "Bearer not-a-jwt")).status);
+    expect(statuses).toEqual([401, 401, 401, 429, 429]);
+    const refused = await t.services.audit.search({ count: 10, offset: 0, outcome: "4" });
+    expect(refused.total).toBe(5);
+  });
+
   it("limits requests per client and audits the refusal", async () => {
     t = await startTestApp({ TRRG_RATE_LIMIT: "5" });
     // The token request itself goes through the limiter keyed by address; use the agent's token from here on.

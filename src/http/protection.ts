@@ -42,6 +42,24 @@ export function cors(origins: readonly string[]): RequestHandler {
   };
 }
 
+/**
+ * Before authentication: at most `perMinute` refused authentications (401) a minute from one address, so a
+ * flood of bad or missing tokens is throttled too, and token guessing is slowed down.
+ */
+export function rateLimitFailedAuthentication(perMinute: number): RequestHandler {
+  if (perMinute === 0) return (_req, _res, next) => next();
+  return rateLimit({
+    windowMs: 60_000,
+    limit: perMinute,
+    standardHeaders: "draft-7",
+    legacyHeaders: false,
+    keyGenerator: (req) => ipKeyGenerator(req.ip ?? "unknown"),
+    skipSuccessfulRequests: true,
+    requestWasSuccessful: (_req, res) => res.statusCode !== 401,
+    handler: (req, res) => sendError(req, res, 429, "too many refused authentications from this address", "throttled"),
+  });
+}
+
 /** At most `perMinute` requests a minute for one client: its token's client id, else its address. */
 export function rateLimitPerClient(perMinute: number): RequestHandler {
   if (perMinute === 0) return (_req, _res, next) => next();
