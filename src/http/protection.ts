@@ -42,33 +42,36 @@ export function cors(origins: readonly string[]): RequestHandler {
   };
 }
 
+type LimiterOptions = Pick<Parameters<typeof rateLimit>[0] & object, "keyGenerator" | "skipSuccessfulRequests" | "requestWasSuccessful">;
+
+/** A fixed one-minute window answered with 429 and the draft-7 RateLimit headers; 0 turns it off. */
+function limiter(perMinute: number, message: string, options: LimiterOptions): RequestHandler {
+  if (perMinute === 0) return (_req, _res, next) => next();
+  return rateLimit({
+    windowMs: 60_000,
+    limit: perMinute,
+    standardHeaders: "draft-7",
+    legacyHeaders: false,
+    handler: (req, res) => sendError(req, res, 429, message, "throttled"),
+    ...options,
+  });
+}
+
 /**
  * Before authentication: at most `perMinute` refused authentications (401) a minute from one address, so a
  * flood of bad or missing tokens is throttled too, and token guessing is slowed down.
  */
 export function rateLimitFailedAuthentication(perMinute: number): RequestHandler {
-  if (perMinute === 0) return (_req, _res, next) => next();
-  return rateLimit({
-    windowMs: 60_000,
-    limit: perMinute,
-    standardHeaders: "draft-7",
-    legacyHeaders: false,
+  return limiter(perMinute, "too many refused authentications from this address", {
     keyGenerator: (req) => ipKeyGenerator(req.ip ?? "unknown"),
     skipSuccessfulRequests: true,
     requestWasSuccessful: (_req, res) => res.statusCode !== 401,
-    handler: (req, res) => sendError(req, res, 429, "too many refused authentications from this address", "throttled"),
   });
 }
 
 /** At most `perMinute` requests a minute for one client: its token's client id, else its address. */
 export function rateLimitPerClient(perMinute: number): RequestHandler {
-  if (perMinute === 0) return (_req, _res, next) => next();
-  return rateLimit({
-    windowMs: 60_000,
-    limit: perMinute,
-    standardHeaders: "draft-7",
-    legacyHeaders: false,
+  return limiter(perMinute, "too many requests: slow down", {
     keyGenerator: (req) => req.access?.clientId ?? req.tokenIdentity?.clientId ?? ipKeyGenerator(req.ip ?? "unknown"),
-    handler: (req, res) => sendError(req, res, 429, "too many requests: slow down", "throttled"),
   });
 }
