@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, SETTINGS_HELP } from "./config.js";
 import { runAuditVerify } from "./audit/verifyCommand.js";
 import { runTokenCommand } from "./auth/tokenCommand.js";
+import { runLabelCommand } from "./findings/labelCommand.js";
 import { startServer } from "./server.js";
 
 const USAGE = `trrg-gateway: DICOMweb gateway that turns chest X-rays into preliminary FHIR radiology reports
@@ -14,6 +15,9 @@ Usage:
   trrg-gateway token --client ID [--scope SCOPES] [--secret SECRET | --key FILE] [--token-url URL]
                                       get an access token (client_credentials) and print it
   trrg-gateway audit verify           check the audit trail's hash chain; exit 1 on any problem
+  trrg-gateway label <file|-> [--jsonl]
+                                      label a chest X-ray report: the 14 CheXpert observations as
+                                      present/absent/uncertain/null; --jsonl reads {"uid","text"} lines
   trrg-gateway --help                 show this help
 
 Settings come from environment variables (or a JSON file named by TRRG_CONFIG_FILE):
@@ -52,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
       secret: { type: "string" },
       key: { type: "string" },
       "token-url": { type: "string" },
+      jsonl: { type: "boolean" },
     },
   });
   const command = positionals[0];
@@ -73,6 +78,14 @@ async function main(argv: string[]): Promise<number> {
       { clientId: values.client, scope: values.scope, secret: values.secret, keyFile: values.key, tokenUrl: values["token-url"] },
       process.stdout,
     );
+  }
+  if (command === "label") {
+    const source = positionals[1];
+    if (!source) {
+      process.stderr.write("label: give a report file, or - for standard input\n");
+      return 2;
+    }
+    return runLabelCommand({ source, jsonl: values.jsonl ?? false }, process.stdout, process.stderr);
   }
   if (command === "audit" && positionals[1] === "verify") {
     return runAuditVerify(loadConfig(), process.stdout);
