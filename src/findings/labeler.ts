@@ -293,13 +293,16 @@ function classifyFinding(cues: readonly Cue[], mentions: readonly Mention[], cla
 }
 
 /** Anatomy ("heart size") is labelled only by what the sentence says of it: enlarged, normal, borderline, stable. */
-function classifyAnatomy(cues: readonly Cue[], mentions: readonly Mention[], clause: Span, m: Mention): LabelStatus | null {
+function classifyAnatomy(s: string, cues: readonly Cue[], mentions: readonly Mention[], clause: Span, m: Mention): LabelStatus | null {
+  // A state after the structure ("the heart is enlarged") belongs to it only up to the next list separator:
+  // in "normal cardiomediastinal silhouette, large left effusion", "large" describes the effusion.
   let state = cues.find(
     (c) =>
       STATE_KINDS.has(c.kind) &&
       c.start >= m.end &&
       c.end <= clause.end &&
       c.start - m.end <= WINDOW &&
+      !/[,;]/.test(s.slice(m.end, c.start)) &&
       !hasMentionBetween(mentions, m.end, c.start, FINDING_KINDS),
   );
   state ??= cueBefore(cues, STATE_KINDS, clause, m);
@@ -366,7 +369,7 @@ export function labelReport(text: string): ReportLabels {
     scan(BOUNDARY, s, (start, end) => boundaries.push({ start, end }));
     for (const m of mentions) {
       const clause = clauseOf(boundaries, m.start, s.length);
-      const status = m.kind === "anatomy" ? classifyAnatomy(cues, mentions, clause, m) : classifyFinding(cues, mentions, clause, m);
+      const status = m.kind === "anatomy" ? classifyAnatomy(s, cues, mentions, clause, m) : classifyFinding(cues, mentions, clause, m);
       if (!status) continue;
       const label = labels[m.observation];
       if (label.status && RANK[label.status] >= RANK[status]) continue;

@@ -52,6 +52,9 @@ describe("labelReport: each observation present, absent and uncertain", () => {
     ["Heart size is borderline.", { Cardiomegaly: U }],
     ["Borderline cardiomegaly.", { Cardiomegaly: U }],
     ["Possible mild cardiomegaly.", { Cardiomegaly: U }],
+    // A state word after a comma describes the next finding, not the structure before it.
+    ["Normal cardiomediastinal silhouette, large left effusion.", { "Enlarged Cardiomediastinum": A, "Pleural Effusion": P }],
+    ["Heart size normal, increased interstitial markings.", { Cardiomegaly: A, "Lung Opacity": P }],
     ["The heart may be mildly enlarged.", { Cardiomegaly: U }],
     // Lung Opacity
     ["Patchy opacity in the right lower lobe.", { "Lung Opacity": P }],
