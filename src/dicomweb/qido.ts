@@ -485,6 +485,18 @@ function prepare(request: SearchRequest, level: SearchLevel, settings: SearchSet
   };
 }
 
+/** Adds the includefield attributes to study or series results, from each one's first instance's metadata. */
+async function withIncludedFieldsOf(
+  db: Database,
+  parsed: ParsedQuery,
+  level: "study" | "series",
+  results: DicomJsonDataset[],
+  uids: readonly string[],
+): Promise<DicomJsonDataset[]> {
+  const metadata = results[0] && needsMetadata(parsed, results[0]) ? await firstInstanceMetadata(db, level, uids) : undefined;
+  return results.map((result, i) => withIncludedFields(result, parseMetadata(metadata?.get(uids[i] ?? "")), parsed, level));
+}
+
 /** SearchForStudies (PS3.18 §10.6.1): GET /studies. */
 export async function searchForStudies(db: Database, request: SearchRequest, settings: SearchSettings): Promise<SearchResult> {
   const search = prepare(request, "study", settings);
@@ -492,12 +504,7 @@ export async function searchForStudies(db: Database, request: SearchRequest, set
   const uids = rows.map((row) => row.study_instance_uid);
   const counts = await studyCounts(db, uids);
   const results = rows.map((row) => studyAttributes(row, counts, request.dicomwebBaseUrl));
-  const metadata =
-    results[0] && needsMetadata(search.parsed, results[0]) ? await firstInstanceMetadata(db, "study", uids) : undefined;
-  const matches = results.map((result, i) =>
-    withIncludedFields(result, parseMetadata(metadata?.get(uids[i] ?? "")), search.parsed, "study"),
-  );
-  return { matches, warnings };
+  return { matches: await withIncludedFieldsOf(db, search.parsed, "study", results, uids), warnings };
 }
 
 /** SearchForSeries (PS3.18 §10.6.1): GET /series and /studies/{study}/series; study attributes only across studies. */
@@ -514,12 +521,7 @@ export async function searchForSeries(db: Database, request: SearchRequest, sett
     ...(counts ? studyAttributes(row, counts, request.dicomwebBaseUrl) : {}),
     ...seriesAttributes(row, instanceCounts, request.dicomwebBaseUrl),
   }));
-  const metadata =
-    results[0] && needsMetadata(search.parsed, results[0]) ? await firstInstanceMetadata(db, "series", uids) : undefined;
-  const matches = results.map((result, i) =>
-    withIncludedFields(result, parseMetadata(metadata?.get(uids[i] ?? "")), search.parsed, "series"),
-  );
-  return { matches, warnings };
+  return { matches: await withIncludedFieldsOf(db, search.parsed, "series", results, uids), warnings };
 }
 
 /**

@@ -192,43 +192,37 @@ async function inChunks<T>(keys: readonly string[], run: (chunk: string[]) => Pr
   return results;
 }
 
-/** Number of Study Related Series (0020,1206) of each study. */
-export async function countSeriesByStudy(db: Database, studyUIDs: readonly string[]): Promise<Map<string, number>> {
-  const rows = await inChunks(studyUIDs, (chunk) =>
+/** Rows of `table` per value of `column`, for the given values. */
+async function countPer(
+  db: Database,
+  table: "series" | "instances",
+  column: "study_instance_uid" | "series_instance_uid",
+  keys: readonly string[],
+): Promise<Map<string, number>> {
+  const rows = await inChunks(keys, (chunk) =>
     db
-      .selectFrom("series")
-      .select(["study_instance_uid", (eb) => eb.fn.countAll().as("count")])
-      .where("study_instance_uid", "in", chunk)
-      .groupBy("study_instance_uid")
+      .selectFrom(table)
+      .select([sql<string>`${sql.ref(column)}`.as("key"), (eb) => eb.fn.countAll().as("count")])
+      .where(sql.ref(column), "in", chunk)
+      .groupBy(sql.ref(column))
       .execute(),
   );
-  return new Map(rows.map((row) => [row.study_instance_uid, Number(row.count)]));
+  return new Map(rows.map((row) => [row.key, Number(row.count)]));
+}
+
+/** Number of Study Related Series (0020,1206) of each study. */
+export function countSeriesByStudy(db: Database, studyUIDs: readonly string[]): Promise<Map<string, number>> {
+  return countPer(db, "series", "study_instance_uid", studyUIDs);
 }
 
 /** Number of Study Related Instances (0020,1208) of each study. */
-export async function countInstancesByStudy(db: Database, studyUIDs: readonly string[]): Promise<Map<string, number>> {
-  const rows = await inChunks(studyUIDs, (chunk) =>
-    db
-      .selectFrom("instances")
-      .select(["study_instance_uid", (eb) => eb.fn.countAll().as("count")])
-      .where("study_instance_uid", "in", chunk)
-      .groupBy("study_instance_uid")
-      .execute(),
-  );
-  return new Map(rows.map((row) => [row.study_instance_uid, Number(row.count)]));
+export function countInstancesByStudy(db: Database, studyUIDs: readonly string[]): Promise<Map<string, number>> {
+  return countPer(db, "instances", "study_instance_uid", studyUIDs);
 }
 
 /** Number of Series Related Instances (0020,1209) of each series. */
-export async function countInstancesBySeries(db: Database, seriesUIDs: readonly string[]): Promise<Map<string, number>> {
-  const rows = await inChunks(seriesUIDs, (chunk) =>
-    db
-      .selectFrom("instances")
-      .select(["series_instance_uid", (eb) => eb.fn.countAll().as("count")])
-      .where("series_instance_uid", "in", chunk)
-      .groupBy("series_instance_uid")
-      .execute(),
-  );
-  return new Map(rows.map((row) => [row.series_instance_uid, Number(row.count)]));
+export function countInstancesBySeries(db: Database, seriesUIDs: readonly string[]): Promise<Map<string, number>> {
+  return countPer(db, "instances", "series_instance_uid", seriesUIDs);
 }
 
 /** Modalities in Study (0008,0061): the distinct modalities of each study's series, sorted. */
