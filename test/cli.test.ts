@@ -7,6 +7,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "./support/rawHttp.js";
 
 const run = promisify(execFile);
 const CLI = ["--import", "tsx", path.join(import.meta.dirname, "..", "src", "main.ts")];
@@ -18,14 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function cli(args: string[], env: Record<string, string> = {}) {
   return run(process.execPath, [...CLI, ...args], { env: { ...process.env, ...env } }).then(

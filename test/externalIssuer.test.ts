@@ -1,8 +1,8 @@
 // TRRG_AUTH_MODE=external: the service trusts another issuer's tokens, with keys fetched from its JWKS over
 // HTTP. The "hospital issuer" here is a second instance's embedded oidc-provider on a real loopback port.
 import http from "node:http";
-import { createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "./support/rawHttp.js";
 import { startTestApp, TEST_CLIENTS, type TestApp } from "./support/testApp.js";
 
 const AUDIENCE = "https://trrg-gateway.hospital.example";
@@ -10,14 +10,6 @@ let issuerApp: TestApp;
 let issuerServer: http.Server;
 let issuer: string;
 let service: TestApp;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 beforeAll(async () => {
   const port = await freePort();

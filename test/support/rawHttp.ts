@@ -1,8 +1,17 @@
 // Raw HTTP requests for what supertest cannot do: chunked bodies written piece by piece, and clients that
 // disconnect mid-upload.
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, type AddressInfo } from "node:net";
 import type { Express } from "express";
+
+/** A loopback port nothing listens on right now, for servers that must know their port before they start. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 export interface Listening {
   port: number;
