@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, SETTINGS_HELP } from "./config.js";
 import { runAuditVerify } from "./audit/verifyCommand.js";
 import { runTokenCommand } from "./auth/tokenCommand.js";
 import { runLabelCommand } from "./findings/labelCommand.js";
+import { runPhantomCommand } from "./phantom/phantomCommand.js";
 import { startServer } from "./server.js";
 
 const USAGE = `trrg-gateway: DICOMweb gateway that turns chest X-rays into preliminary FHIR radiology reports
@@ -18,6 +19,9 @@ Usage:
   trrg-gateway label <file|-> [--jsonl]
                                       label a chest X-ray report: the 14 CheXpert observations as
                                       present/absent/uncertain/null; --jsonl reads {"uid","text"} lines
+  trrg-gateway phantom --count N --seed S --out DIR [--size PIXELS] [--png]
+                                      write N synthetic chest X-ray studies (DICOM, seeds S..S+N-1) and
+                                      their ground truth (ground-truth.jsonl); not patient data
   trrg-gateway --help                 show this help
 
 Settings come from environment variables (or a JSON file named by TRRG_CONFIG_FILE):
@@ -45,6 +49,36 @@ async function serve(): Promise<void> {
   process.on("SIGTERM", () => shutdown("SIGTERM"));
 }
 
+function wholeNumber(name: string, text: string | undefined, min: number, max: number): number {
+  const value = Number(text);
+  if (text === undefined || !Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+class UsageError extends Error {}
+
+async function phantom(values: { count?: string; seed?: string; out?: string; size?: string; png?: boolean }): Promise<number> {
+  try {
+    if (!values.out) throw new UsageError("--out DIR is required");
+    return await runPhantomCommand(
+      {
+        count: wholeNumber("count", values.count, 1, 1_000_000),
+        seed: wholeNumber("seed", values.seed ?? "1", 0, 2 ** 31),
+        out: values.out,
+        size: values.size === undefined ? undefined : wholeNumber("size", values.size, 64, 4096),
+        png: values.png ?? false,
+      },
+      process.stdout,
+    );
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`phantom: ${error.message}\n`);
+    return 2;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
@@ -57,6 +91,11 @@ async function main(argv: string[]): Promise<number> {
       key: { type: "string" },
       "token-url": { type: "string" },
       jsonl: { type: "boolean" },
+      count: { type: "string" },
+      seed: { type: "string" },
+      out: { type: "string" },
+      size: { type: "string" },
+      png: { type: "boolean" },
     },
   });
   const command = positionals[0];
@@ -87,6 +126,7 @@ async function main(argv: string[]): Promise<number> {
     }
     return runLabelCommand({ source, jsonl: values.jsonl ?? false }, process.stdout, process.stderr);
   }
+  if (command === "phantom") return phantom(values);
   if (command === "audit" && positionals[1] === "verify") {
     return runAuditVerify(loadConfig(), process.stdout);
   }

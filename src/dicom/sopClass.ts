@@ -1,7 +1,10 @@
+export const CR_IMAGE_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.1";
+export const DX_FOR_PRESENTATION_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.1.1";
+
 // Storage SOP Classes (PS3.4 Annex B.5) whose instances are images: they must carry the Image Pixel Module.
 const IMAGE_STORAGE_SOP_CLASSES: ReadonlyMap<string, string> = new Map([
-  ["1.2.840.10008.5.1.4.1.1.1", "Computed Radiography Image Storage"],
-  ["1.2.840.10008.5.1.4.1.1.1.1", "Digital X-Ray Image Storage - For Presentation"],
+  [CR_IMAGE_SOP_CLASS_UID, "Computed Radiography Image Storage"],
+  [DX_FOR_PRESENTATION_SOP_CLASS_UID, "Digital X-Ray Image Storage - For Presentation"],
   ["1.2.840.10008.5.1.4.1.1.1.1.1", "Digital X-Ray Image Storage - For Processing"],
   ["1.2.840.10008.5.1.4.1.1.1.2", "Digital Mammography X-Ray Image Storage - For Presentation"],
   ["1.2.840.10008.5.1.4.1.1.1.2.1", "Digital Mammography X-Ray Image Storage - For Processing"],

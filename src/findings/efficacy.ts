@@ -44,6 +44,8 @@ export interface EfficacyScores {
 export interface EfficacyOptions {
   /** How an uncertain label counts: "negative" (default, as most papers) or "positive". */
   uncertainAs?: "negative" | "positive";
+  /** The observations micro, macro and per-report scores run over (default all 14), e.g. those a data set has. */
+  observations?: readonly ObservationName[];
 }
 
 const ratio = (num: number, den: number): number => (den === 0 ? 0 : num / den);
@@ -62,6 +64,7 @@ export function scoreLabels(
 ): EfficacyScores {
   const positive = (s: LabelStatus | null): boolean =>
     s === "present" || (s === "uncertain" && options.uncertainAs === "positive");
+  const scored = options.observations ?? OBSERVATIONS;
   const counts = {} as Record<ObservationName, Counts>;
   for (const o of OBSERVATIONS) counts[o] = { tp: 0, fp: 0, fn: 0, tn: 0 };
   const perReport: Prf = { precision: 0, recall: 0, f1: 0 };
@@ -73,7 +76,7 @@ export function scoreLabels(
       const gen = positive(generated[o]);
       const key = ref ? (gen ? "tp" : "fn") : gen ? "fp" : "tn";
       counts[o][key]++;
-      study[key]++;
+      if (scored.includes(o)) study[key]++;
     }
     const s = study.tp + study.fp + study.fn === 0 ? { precision: 1, recall: 1, f1: 1 } : prf(study);
     perReport.precision += s.precision;
@@ -86,15 +89,18 @@ export function scoreLabels(
   const macro: Prf = { precision: 0, recall: 0, f1: 0 };
   for (const o of OBSERVATIONS) {
     const c = counts[o];
+    perObservation[o] = { ...prf(c), ...c, support: c.tp + c.fn };
+  }
+  for (const o of scored) {
+    const c = counts[o];
     const score = prf(c);
-    perObservation[o] = { ...score, ...c, support: c.tp + c.fn };
     pooled.tp += c.tp;
     pooled.fp += c.fp;
     pooled.fn += c.fn;
     pooled.tn += c.tn;
-    macro.precision += score.precision / OBSERVATIONS.length;
-    macro.recall += score.recall / OBSERVATIONS.length;
-    macro.f1 += score.f1 / OBSERVATIONS.length;
+    macro.precision += score.precision / scored.length;
+    macro.recall += score.recall / scored.length;
+    macro.f1 += score.f1 / scored.length;
   }
   const n = pairs.length;
   return {

@@ -53,6 +53,16 @@ describe("scoreLabels: positive-only per observation, micro and macro", () => {
     expect(s.perObservation.Edema).toMatchObject({ tp: 1, fn: 0 });
   });
 
+  it("restricts micro, macro and per-report scores to the observations asked for", () => {
+    const only = scoreLabels(pairs, { observations: ["Pleural Effusion", "Edema"] });
+    // effusion: tp 1, fp 1; edema: fn 1
+    expect(only.macro.f1).toBeCloseTo((2 / 3 + 0) / 2);
+    expect(only.micro.precision).toBeCloseTo(1 / 2);
+    expect(only.micro.recall).toBeCloseTo(1 / 2);
+    // per observation counts still cover all 14
+    expect(only.perObservation.Cardiomegaly).toMatchObject({ fn: 1 });
+  });
+
   it("scores no studies as zeros", () => {
     expect(scoreLabels([]).perReport).toEqual({ precision: 0, recall: 0, f1: 0 });
   });
