@@ -72,6 +72,19 @@ describe("phantom studies", () => {
     expect(monochrome1?.case.acquisition.modality).toBe("CR");
   });
 
+  it("use the detector's Bits Stored of the case, 12 to 16, with every stored value inside it", () => {
+    const seen = new Set<number>();
+    for (let seed = 200; seed < 230; seed++) {
+      const study = makePhantomStudy(seed, { rows: 128, columns: 128, pixelSpacingMm: 2.8 });
+      const ds = naturalized(study.images[0]!.part10);
+      const bits = ds.BitsStored as number;
+      seen.add(bits);
+      expect(ds.HighBit).toBe(bits - 1);
+      expect(Math.max(...study.images[0]!.image.pixels)).toBeLessThan(2 ** bits);
+    }
+    expect([...seen].sort()).toEqual([12, 14, 16]);
+  });
+
   it("are accepted whole by STOW-RS", async () => {
     const study = makePhantomStudy(3, SMALL);
     const response = await storeInstances(t, study.images.map((i) => i.part10));

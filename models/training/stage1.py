@@ -2,18 +2,17 @@
 
 Two losses: (1) disease sentences: for every finding, the image embedding must be nearer its positive sentence than
 its negative one when the finding is drawn, and the reverse when not (this is exactly the zero-shot clue score);
-(2) image-report InfoNCE over the batch (CLIP), aligning the image with its own findings text.
+(2) image-impression InfoNCE over the batch (CLIP), aligning the image with its own impression sentence(s).
 Writes work/stage1.pt and work/tokenizer.json.
 """
 from __future__ import annotations
 
-import argparse
 import random
 
 import torch
 import torch.nn.functional as F
 
-from trrg.common import Clock, auroc, pad_batch, set_seed, shift_augment
+from trrg.common import Clock, auroc, pad_batch, shift_augment, stage_arguments
 from trrg.data import load_meta, load_split
 from trrg.model import TextEncoder, VisionEncoder, zero_shot_logits
 from trrg.prompts import PROMPTS
@@ -35,14 +34,7 @@ def encode_prompts(text_encoder, tokenizer, findings, rng: random.Random | None)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--work", required=True)
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
-    set_seed(args.seed)
+    args = stage_arguments(__doc__.splitlines()[0], epochs=15, batch=64, seed=1)
     clock = Clock()
     meta = load_meta(args.data)
     findings = meta["findings"]
@@ -63,7 +55,8 @@ def main() -> None:
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps, pct_start=0.1)
     generator = torch.Generator().manual_seed(args.seed)
     rng = random.Random(args.seed)
-    report_ids = [tokenizer.encode(r["report"]["findings"])[:96] for r in train.records]
+    # Sentence-level alignment with the impression (short: it names what is abnormal), as TRRG aligns sentences.
+    report_ids = [tokenizer.encode(r["report"]["impression"])[:32] for r in train.records]
     positive_weight = ((1 - train.labels.mean(0)) / train.labels.mean(0).clamp(min=1e-3)).sqrt()
 
     for epoch in range(args.epochs):

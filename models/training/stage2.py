@@ -7,7 +7,6 @@ Calibrates per-finding thresholds on the validation split (the F1-optimal cut) a
 """
 from __future__ import annotations
 
-import argparse
 import math
 import random
 
@@ -16,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from stage1 import encode_prompts
-from trrg.common import Clock, pad_batch, set_seed
+from trrg.common import Clock, pad_batch, stage_arguments
 from trrg.data import load_meta, load_split
 from trrg.model import ClueInteraction, CluePerception, Decoder, TextEncoder, TokenEmbedding, VisionEncoder
 from trrg.tokenizer import WordPieceTokenizer
@@ -82,14 +81,7 @@ def batch_inputs(parts, clue_embeddings, token_lists, embed, interaction, pad_id
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--work", required=True)
-    parser.add_argument("--epochs", type=int, default=16)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=2)
-    args = parser.parse_args()
-    set_seed(args.seed)
+    args = stage_arguments(__doc__.splitlines()[0], epochs=16, batch=32, seed=2)
     clock = Clock()
     meta = load_meta(args.data)
     stage1 = torch.load(f"{args.work}/stage1.pt")

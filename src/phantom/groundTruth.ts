@@ -61,6 +61,8 @@ export interface PhantomAcquisition {
   rotationDegrees: number;
   /** Posterior ribs above the diaphragm at the mid-clavicular line (8 to 11). */
   inspirationRibs: number;
+  /** Bits Stored of the detector: CR plates mostly 12, flat-panel DX 14 or 16. */
+  bitsStored: 12 | 14 | 16;
 }
 
 export interface PhantomCase {
@@ -109,14 +111,18 @@ function sampleSubject(rng: Random): PhantomSubject {
 }
 
 function sampleAcquisition(rng: Random, portable: boolean): PhantomAcquisition {
-  return {
-    modality: rng.chance(0.6) ? "DX" : "CR",
+  const modality = rng.chance(0.6) ? "DX" : "CR";
+  const acquisition = {
+    modality,
     viewPosition: portable || rng.chance(0.15) ? "AP" : "PA",
     withLateral: !portable && rng.chance(0.4),
     exposure: rng.between(0.7, 1.3),
     rotationDegrees: rng.normal(0, 2.5),
     inspirationRibs: portable ? rng.int(8, 9) : rng.int(9, 11),
-  };
+  } as const;
+  // Drawn last, so that the draws above are the same as before this attribute existed.
+  const bitsStored = modality === "CR" ? rng.weighted<12 | 14 | 16>([[12, 0.8], [14, 0.2]]) : rng.weighted<12 | 14 | 16>([[12, 0.2], [14, 0.6], [16, 0.2]]);
+  return { ...acquisition, bitsStored };
 }
 
 const SIDES: readonly Side[] = ["left", "right"];

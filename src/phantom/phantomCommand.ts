@@ -2,9 +2,8 @@
 // ground-truth line per study. Study i has seed S + i, so any single study can be made again on its own.
 import { mkdir, writeFile, appendFile } from "node:fs/promises";
 import { join } from "node:path";
-import { makePhantomStudy, DEFAULT_RENDER } from "./study.js";
+import { makePhantomStudy, DEFAULT_RENDER, type StudyRenderOptions } from "./study.js";
 import { encodeGrayPng, windowToBytes } from "./png.js";
-import type { RenderOptions } from "./render.js";
 
 export interface PhantomCommandOptions {
   count: number;
@@ -18,7 +17,7 @@ export interface PhantomCommandOptions {
 
 export const GROUND_TRUTH_FILE = "ground-truth.jsonl";
 
-function renderOptions(size: number | undefined): RenderOptions {
+function renderOptions(size: number | undefined): StudyRenderOptions {
   if (size === undefined) return DEFAULT_RENDER;
   const field = DEFAULT_RENDER.rows * DEFAULT_RENDER.pixelSpacingMm;
   return { ...DEFAULT_RENDER, rows: size, columns: size, pixelSpacingMm: Math.round((field / size) * 1e4) / 1e4 };

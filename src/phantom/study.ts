@@ -29,7 +29,10 @@ export interface PhantomStudy {
   images: PhantomImage[];
 }
 
-export const DEFAULT_RENDER: RenderOptions = { rows: 1024, columns: 1024, pixelSpacingMm: 0.35, bitsStored: 12 };
+/** Matrix and pixel spacing of every image of a study; Bits Stored is the case's own unless given. */
+export type StudyRenderOptions = Omit<RenderOptions, "bitsStored"> & { bitsStored?: RenderOptions["bitsStored"] };
+
+export const DEFAULT_RENDER: StudyRenderOptions = { rows: 1024, columns: 1024, pixelSpacingMm: 0.35 };
 
 const FAMILY_NAMES = ["Phantom", "Testcase", "Synthetic", "Model", "Sample", "Example"] as const;
 const GIVEN_NAMES = ["Alex", "Sam", "Robin", "Kim", "Jo", "Lee", "Pat", "Chris", "Dana", "Terry"] as const;
@@ -71,8 +74,9 @@ export function describePhantom(seed: number): { case: PhantomCase; report: Refe
 }
 
 /** Builds the whole study; `render` sets the matrix and pixel spacing of every image. */
-export function makePhantomStudy(seed: number, render: RenderOptions = DEFAULT_RENDER): PhantomStudy {
+export function makePhantomStudy(seed: number, options: StudyRenderOptions = DEFAULT_RENDER): PhantomStudy {
   const { case: c, report } = describePhantom(seed);
+  const render: RenderOptions = { ...options, bitsStored: options.bitsStored ?? c.acquisition.bitsStored };
   const rng = new Random(seed).fork("study");
   const ids = identifiers(seed);
   const { date, time } = studyDateTime(rng);

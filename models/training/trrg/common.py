@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import time
@@ -59,3 +60,16 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
         ranks[order[i : j + 1]] = (i + j) / 2 + 1
         i = j + 1
     return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def stage_arguments(description: str, epochs: int, batch: int, seed: int) -> argparse.Namespace:
+    """The options every training stage takes: the data set, the scratch folder, and its schedule."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", required=True, help="folder written by make-dataset.ts")
+    parser.add_argument("--work", required=True, help="scratch folder for checkpoints and the tokenizer")
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--batch", type=int, default=batch)
+    parser.add_argument("--seed", type=int, default=seed)
+    args = parser.parse_args()
+    set_seed(args.seed)
+    return args
