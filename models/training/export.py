@@ -44,7 +44,7 @@ class DecoderGraph(torch.nn.Module):
         return (logits, *[t for kv in presents for t in kv])
 
 
-def load_models(work: str):
+def load_models(work: str, size: int):
     stage1, stage2 = torch.load(f"{work}/stage1.pt"), torch.load(f"{work}/stage2.pt")
     vocab = stage1["vocab"]
     vision = VisionEncoder()
@@ -55,7 +55,8 @@ def load_models(work: str):
     decoder = Decoder(len(vocab), MODEL_DIM)
     decoder.load_state_dict(stage2["decoder"])
     patch_dim = stage1["vision"]["project.weight"].shape[1] // 2
-    num_patches = stage2["interaction"]["patch_position"].shape[1]
+    with torch.no_grad():
+        num_patches = vision.eval()(torch.zeros(1, 1, size, size))[0].shape[1]
     interaction = ClueInteraction(patch_dim, stage2["positive"].shape[1], MODEL_DIM, num_patches)
     interaction.load_state_dict(stage2["interaction"])
     for m in (vision, perception, embed, decoder, interaction):
@@ -228,7 +229,7 @@ def main() -> None:
     args = parser.parse_args()
     set_seed(3)
     meta = load_meta(args.data)
-    m = load_models(args.work)
+    m = load_models(args.work, meta["preprocess"]["size"])
     os.makedirs(args.out, exist_ok=True)
     export_graphs(m, args.out, meta["preprocess"]["size"])
     shutil.copy(f"{args.work}/tokenizer.json", f"{args.out}/tokenizer.json")

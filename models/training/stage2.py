@@ -20,7 +20,7 @@ from trrg.data import load_meta, load_split
 from trrg.model import ClueInteraction, CluePerception, Decoder, TextEncoder, TokenEmbedding, VisionEncoder
 from trrg.tokenizer import WordPieceTokenizer
 
-MODEL_DIM = 192
+MODEL_DIM = 128
 
 
 @torch.no_grad()
@@ -81,7 +81,7 @@ def batch_inputs(parts, clue_embeddings, token_lists, embed, interaction, pad_id
 
 
 def main() -> None:
-    args = stage_arguments(__doc__.splitlines()[0], epochs=16, batch=32, seed=2)
+    args = stage_arguments(__doc__.splitlines()[0], epochs=12, batch=32, seed=2)
     clock = Clock()
     meta = load_meta(args.data)
     stage1 = torch.load(f"{args.work}/stage1.pt")

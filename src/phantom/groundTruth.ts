@@ -166,7 +166,7 @@ function sampleFinding(rng: Random, observation: DrawnObservation): PhantomFindi
       };
     case "Lung Lesion": {
       const kind = rng.chance(0.75) ? "nodule" : "mass";
-      return { observation, laterality: rng.pick(SIDES), zone: rng.pick(ZONES), kind, diameterMm: kind === "nodule" ? rng.between(10, 28) : rng.between(32, 60) };
+      return { observation, laterality: rng.pick(SIDES), zone: rng.pick(ZONES), kind, diameterMm: kind === "nodule" ? rng.between(14, 30) : rng.between(32, 60) };
     }
     case "Fracture":
       return { observation, laterality: rng.pick(SIDES), rib: rng.int(4, 9) };

@@ -649,7 +649,7 @@ function drawRibs(f: Frontal, L: Layers, fracture: FractureSite | undefined): vo
     for (let rib = 1; rib <= 12; rib++) {
       const uMax = rib === 1 ? 0.72 : rib >= 11 ? 0.55 - (rib - 11) * 0.15 : 1.02;
       const broken = fracture && fracture.side === s && fracture.rib === rib ? fracture : undefined;
-      const step = broken ? 6 : 0;
+      const step = broken ? 8 : 0;
       const centerY = (x: number): number => {
         const u = (sign * (x - f.cx)) / f.hw;
         // The distal fragment is displaced at the break and realigns further along.
@@ -659,7 +659,7 @@ function drawRibs(f: Frontal, L: Layers, fracture: FractureSite | undefined): vo
       const gain = (x: number): number => {
         const u = (sign * (x - f.cx)) / f.hw;
         const behind = 0.45 + 0.55 * smoothstep(0.15, 0.35, u);
-        return broken ? behind * smoothstep(1, 3, Math.abs(u - broken.u) * f.hw) : behind;
+        return broken ? behind * smoothstep(2, 5, Math.abs(u - broken.u) * f.hw) : behind;
       };
       const xa = f.cx + sign * 0.11 * f.hw;
       const xb = f.cx + sign * uMax * f.hw;
@@ -823,7 +823,8 @@ function drawLesion(f: Frontal, L: Layers, rng: Random, finding: Extract<Phantom
   const s = sideIndex(finding.laterality);
   const [x, y] = zonePoint(f, s, finding.zone, rng);
   const r = finding.diameterMm / 2;
-  const peak = 0.09 + 0.0085 * finding.diameterMm;
+  // Dense enough to stand out from crossing ribs once the image is reduced to the model's 128 pixels.
+  const peak = 0.35 + 0.012 * finding.diameterMm;
   // Lobulated: a few overlapping discs for a mass, a single sphere for a nodule.
   drawBlob(L.cv, L.dense, x, y, r, r * rng.between(0.9, 1.1), peak, 0.5);
   if (finding.kind === "mass") {
@@ -933,7 +934,7 @@ function fractureSite(c: PhantomCase): FractureSite | undefined {
 function drawCallus(f: Frontal, L: Layers, site: FractureSite): void {
   const x = f.cx + SIGN[site.side] * site.u * f.hw;
   const y = posteriorRibY(f, site.rib, site.u) + 2;
-  drawBlob(L.cv, L.dense, x, y, 11, 10, 0.38, 1);
+  drawBlob(L.cv, L.dense, x, y, 16, 13, 0.8, 1);
 }
 
 function drawDevices(f: Frontal, L: Layers, rng: Random, devices: readonly SupportDevice[]): void {

@@ -88,16 +88,18 @@ def zero_shot_logits(image_embedding, positive, negative, logit_scale):
 class ClueInteraction(nn.Module):
     """Clue injection and cross-modal clue interaction.
 
-    Clue embeddings (text space) are injected as tokens beside the image patches; a learned "no clue" token is
-    always present, so zero clues is a valid input. Patches attend to clues and clues attend to patches (one
+    Clue embeddings (text space) are injected as tokens beside the image patches (neighbouring patches merged
+    2 x 2 first); a learned "no clue" token is always present, so zero clues is a valid input. Patches attend to clues and clues attend to patches (one
     bidirectional cross-attention block), then both go to the decoder as its prefix.
     """
 
-    def __init__(self, patch_dim: int, clue_dim: int, model_dim: int, num_patches: int, heads: int = 4):
+    def __init__(self, patch_dim: int, clue_dim: int, model_dim: int, num_patches: int, heads: int = 4, merge: int = 2):
         super().__init__()
+        self.grid = math.isqrt(num_patches)
+        self.merge = merge
         self.patch_in = nn.Linear(patch_dim, model_dim)
         self.clue_in = nn.Linear(clue_dim, model_dim)
-        self.patch_position = nn.Parameter(torch.zeros(1, num_patches, model_dim))
+        self.patch_position = nn.Parameter(torch.zeros(1, (self.grid // merge) ** 2, model_dim))
         self.no_clue = nn.Parameter(torch.zeros(1, 1, model_dim))
         self.clue_type = nn.Parameter(torch.zeros(1, 1, model_dim))
         self.norm_p = nn.LayerNorm(model_dim)
@@ -110,9 +112,15 @@ class ClueInteraction(nn.Module):
         nn.init.normal_(self.no_clue, std=0.02)
         nn.init.normal_(self.clue_type, std=0.02)
 
+    def merge_patches(self, patch_embeddings):
+        """Averages merge x merge neighbouring patches: a shorter prefix for the decoder, the layout kept."""
+        batch, _, channels = patch_embeddings.shape
+        grid = patch_embeddings.transpose(1, 2).reshape(batch, channels, self.grid, self.grid)
+        return F.avg_pool2d(grid, self.merge).flatten(2).transpose(1, 2)
+
     def forward(self, patch_embeddings, clue_embeddings, clue_mask):
         batch = patch_embeddings.shape[0]
-        patches = self.patch_in(patch_embeddings) + self.patch_position
+        patches = self.patch_in(self.merge_patches(patch_embeddings)) + self.patch_position
         clues = self.clue_in(clue_embeddings) + self.clue_type
         clues = torch.cat([self.no_clue.expand(batch, -1, -1), clues], dim=1)
         clue_mask = torch.cat([torch.ones_like(patch_embeddings[:, :1, 0], dtype=clue_mask.dtype), clue_mask], dim=1)
@@ -153,7 +161,7 @@ class Decoder(nn.Module):
     """A GPT-style causal decoder over input embeddings, with a KV cache in the Optimum layout:
     past_key_values.{i}.key/value [batch, heads, past, head_dim] in, present.{i}.key/value out."""
 
-    def __init__(self, vocab_size: int, dim: int = 192, layers: int = 3, heads: int = 4, max_positions: int = 256):
+    def __init__(self, vocab_size: int, dim: int = 128, layers: int = 3, heads: int = 4, max_positions: int = 256):
         super().__init__()
         self.dim, self.heads, self.num_layers = dim, heads, layers
         self.positions = nn.Embedding(max_positions, dim)

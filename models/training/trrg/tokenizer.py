@@ -1,8 +1,9 @@
 """A WordPiece tokenizer trained on the report corpus, saved in the Hugging Face `tokenizer.json` format.
 
 The service loads the file with @huggingface/tokenizers; this module encodes the training text the same way
-(a test in the TypeScript suite checks that both give the same ids). Pre-tokenization keeps decimals ("2.5") and
-hyphenated words ("well-defined") whole, so that the WordPiece decoder's clean-up gives back readable text.
+(a test in the TypeScript suite checks that both give the same ids). Pre-tokenization keeps decimals ("2.5"),
+ordinals ("7th") and hyphenated words ("well-defined") whole, so that the WordPiece decoder's clean-up gives back
+readable text.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import re
 
 PAD, UNK, BOS, EOS, IMPRESSION = "[PAD]", "[UNK]", "[BOS]", "[EOS]", "[IMPRESSION]"
 SPECIAL_TOKENS = [PAD, UNK, BOS, EOS, IMPRESSION]
-PRE_TOKENIZER_PATTERN = r"\d+(?:\.\d+)?|[A-Za-z]+(?:['-][A-Za-z]+)*|[^\sA-Za-z\d]"
+PRE_TOKENIZER_PATTERN = r"[A-Za-z0-9]+(?:[.'-][A-Za-z0-9]+)*|[^\sA-Za-z0-9]"
 _PATTERN = re.compile(PRE_TOKENIZER_PATTERN)
 
 
