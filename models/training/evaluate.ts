@@ -63,13 +63,34 @@ async function main(): Promise<void> {
     findingNames.map((name, j) => [name, auroc(probabilities.map((p) => p[j] as number), records.map((r) => r.findings.some((f) => f.observation === name)))]),
   );
   const aurocs = Object.values(perceptionAuroc).filter((a) => !Number.isNaN(a));
+  // F1 of the clues themselves (probability at or above the threshold), to tell perception errors from generation ones.
+  const clueF1 = Object.fromEntries(
+    set.manifest.findings.map((f, j) => {
+      let tp = 0;
+      let fp = 0;
+      let fn = 0;
+      records.forEach((r, n) => {
+        const truth = r.findings.some((x) => x.observation === f.name);
+        const clue = (probabilities[n]?.[j] as number) >= f.threshold;
+        if (clue && truth) tp++;
+        else if (clue) fp++;
+        else if (truth) fn++;
+      });
+      return [f.name, tp === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn)];
+    }),
+  );
   const observations = findingNames as ObservationName[];
   const efficacy = scoreLabels(pairs, { observations });
   const metrics = {
     model: { name: set.manifest.name, version: set.manifest.version, manifestSha256: set.manifestSha256 },
     studies: records.length,
     secondsPerStudy: seconds / records.length,
-    perception: { auroc: perceptionAuroc, macroAuroc: aurocs.reduce((a, b) => a + b, 0) / aurocs.length },
+    perception: {
+      auroc: perceptionAuroc,
+      macroAuroc: aurocs.reduce((a, b) => a + b, 0) / aurocs.length,
+      clueF1,
+      macroClueF1: Object.values(clueF1).reduce((a, b) => a + b, 0) / findingNames.length,
+    },
     efficacy: {
       observations,
       macro: efficacy.macro,
@@ -83,7 +104,7 @@ async function main(): Promise<void> {
   writeFileSync(`${values.model}/metrics.json`, `${JSON.stringify(metrics, null, 2)}\n`);
   process.stdout.write(
     `studies ${records.length}, ${metrics.secondsPerStudy.toFixed(3)} s/study\n` +
-      `perception macro AUROC ${metrics.perception.macroAuroc.toFixed(4)}\n` +
+      `perception macro AUROC ${metrics.perception.macroAuroc.toFixed(4)}, clue macro F1 ${metrics.perception.macroClueF1.toFixed(4)}\n` +
       `efficacy macro F1 ${efficacy.macro.f1.toFixed(4)} (micro ${efficacy.micro.f1.toFixed(4)}, per report ${efficacy.perReport.f1.toFixed(4)})\n` +
       `BLEU-4 ${metrics.text.bleu4.toFixed(4)}, ROUGE-L ${metrics.text.rougeL.toFixed(4)}\n`,
   );

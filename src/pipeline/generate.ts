@@ -99,3 +99,108 @@ export async function generateGreedy(model: LoadedModel, prefix: DecoderPrefix, 
   }
   return { tokenIds, finish: "length" };
 }
+
+export interface BeamOptions extends GenerationOptions {
+  numBeams: number;
+  /** Scores are divided by length^lengthPenalty when beams are compared (Hugging Face's convention; 1 = mean). */
+  lengthPenalty: number;
+}
+
+export interface Beam extends GeneratedTokens {
+  /** Sum of the tokens' log-probabilities. */
+  logProbability: number;
+  /** logProbability / length^lengthPenalty: what the beams are ranked by. */
+  score: number;
+}
+
+interface LiveBeam {
+  tokenIds: number[];
+  logProbability: number;
+}
+
+/** Log-softmax of one row of logits. */
+function logSoftmaxRow(data: Float32Array, offset: number, vocab: number): Float32Array {
+  let max = -Infinity;
+  for (let v = 0; v < vocab; v++) max = Math.max(max, data[offset + v] as number);
+  let sum = 0;
+  for (let v = 0; v < vocab; v++) sum += Math.exp((data[offset + v] as number) - max);
+  const logZ = max + Math.log(sum);
+  const out = new Float32Array(vocab);
+  for (let v = 0; v < vocab; v++) out[v] = (data[offset + v] as number) - logZ;
+  return out;
+}
+
+/** The cache rows of the beams that survive, in their new order (the batch axis is the beam). */
+function reorderCache(cache: Cache, origins: readonly number[]): Cache {
+  const out: Cache = {};
+  for (const [name, tensor] of Object.entries(cache)) {
+    const [, heads, length, headDim] = tensor.dims as [number, number, number, number];
+    const row = heads * length * headDim;
+    const source = tensor.data as Float32Array;
+    const data = new Float32Array(origins.length * row);
+    origins.forEach((origin, i) => data.set(source.subarray(origin * row, (origin + 1) * row), i * row));
+    out[name] = new ort.Tensor("float32", data, [origins.length, heads, length, headDim]);
+  }
+  return out;
+}
+
+function ranked(beam: LiveBeam, lengthPenalty: number, finish: GeneratedTokens["finish"]): Beam {
+  const length = Math.max(beam.tokenIds.length, 1);
+  return { ...beam, finish, score: beam.logProbability / length ** lengthPenalty };
+}
+
+/**
+ * Beam search: keeps the numBeams most likely continuations at every step, all beams run as one batch over the
+ * decoder. Returns the finished beams, best first. With numBeams 1 it is greedy decoding.
+ */
+export async function generateBeams(model: LoadedModel, prefix: DecoderPrefix, options: BeamOptions): Promise<Beam[]> {
+  const { bosTokenId } = model.set.manifest.generation;
+  const maxPositions = model.set.manifest.stages.decoder.maxPositions;
+  const prefixMask = Array.from(prefix.mask.data as BigInt64Array);
+  let position = prefixMask.filter((m) => m === 1n).length;
+  let mask: bigint[] = [...prefixMask, 1n];
+  let inputs = concatSequence(prefix.embeddings, await embedTokens(model, [bosTokenId]));
+  let positions = BigInt64Array.from({ length: inputs.dims[1] as number }, (_, i) => BigInt(Math.min(i, position)));
+  let cache = emptyCache(model);
+  let live: LiveBeam[] = [{ tokenIds: [], logProbability: 0 }];
+  const finished: Beam[] = [];
+  for (let step = 0; step < options.maxNewTokens && position < maxPositions && live.length > 0; step++) {
+    const result = await model.sessions.decoder.run({
+      inputs_embeds: inputs,
+      attention_mask: new ort.Tensor("int64", BigInt64Array.from({ length: live.length * mask.length }, (_, i) => mask[i % mask.length] as bigint), [live.length, mask.length]),
+      position_ids: new ort.Tensor("int64", BigInt64Array.from({ length: live.length * positions.length }, (_, i) => positions[i % positions.length] as bigint), [live.length, positions.length]),
+      ...cache,
+    });
+    const logits = result.logits;
+    if (!logits) throw new Error("model output logits is missing");
+    const [, length, vocab] = logits.dims as [number, number, number];
+    const candidates: { origin: number; token: number; logProbability: number }[] = [];
+    live.forEach((beam, origin) => {
+      const logp = logSoftmaxRow(logits.data as Float32Array, (origin * length + length - 1) * vocab, vocab);
+      // Only the 2 * numBeams best tokens of a beam can make the next 2 * numBeams candidates.
+      const best = Array.from(logp.keys()).sort((a, b) => (logp[b] as number) - (logp[a] as number)).slice(0, 2 * options.numBeams);
+      for (const token of best) candidates.push({ origin, token, logProbability: beam.logProbability + (logp[token] as number) });
+    });
+    candidates.sort((a, b) => b.logProbability - a.logProbability);
+    const next: { origin: number; beam: LiveBeam }[] = [];
+    for (const c of candidates) {
+      if (next.length === options.numBeams) break;
+      const beam = { tokenIds: [...(live[c.origin] as LiveBeam).tokenIds], logProbability: c.logProbability };
+      if (options.stopTokenIds.includes(c.token)) finished.push(ranked(beam, options.lengthPenalty, "stop"));
+      else next.push({ origin: c.origin, beam: { ...beam, tokenIds: [...beam.tokenIds, c.token] } });
+    }
+    live = next.map((n) => n.beam);
+    if (finished.length >= options.numBeams) return finished.sort((a, b) => b.score - a.score).slice(0, options.numBeams);
+    if (live.length === 0) break;
+    cache = reorderCache(nextCache(result), next.map((n) => n.origin));
+    const embeds = await model.sessions.embedTokens.run({
+      input_ids: new ort.Tensor("int64", BigInt64Array.from(live.map((b) => BigInt(b.tokenIds[b.tokenIds.length - 1] as number))), [live.length, 1]),
+    });
+    inputs = embeds.inputs_embeds as ort.Tensor;
+    position += 1;
+    positions = BigInt64Array.of(BigInt(position));
+    mask = [...mask, 1n];
+  }
+  for (const beam of live) finished.push(ranked(beam, options.lengthPenalty, "length"));
+  return finished.sort((a, b) => b.score - a.score).slice(0, options.numBeams);
+}
