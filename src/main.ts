@@ -6,6 +6,8 @@ import { runAuditVerify } from "./audit/verifyCommand.js";
 import { runTokenCommand } from "./auth/tokenCommand.js";
 import { runLabelCommand } from "./findings/labelCommand.js";
 import { runPhantomCommand } from "./phantom/phantomCommand.js";
+import { BUNDLED_MODEL_DIR } from "./inference/modelLocation.js";
+import { runReportCommand } from "./pipeline/reportCommand.js";
 import { startServer } from "./server.js";
 
 const USAGE = `trrg-gateway: DICOMweb gateway that turns chest X-rays into preliminary FHIR radiology reports
@@ -19,6 +21,9 @@ Usage:
   trrg-gateway label <file|-> [--jsonl]
                                       label a chest X-ray report: the 14 CheXpert observations as
                                       present/absent/uncertain/null; --jsonl reads {"uid","text"} lines
+  trrg-gateway report <files or folders> [--out result.json] [--model DIR]
+                                      generate a preliminary report for each study among the DICOM
+                                      files, without a server (default model: the bundled trrg-mini)
   trrg-gateway phantom --count N --seed S --out DIR [--size PIXELS] [--png]
                                       write N synthetic chest X-ray studies (DICOM, seeds S..S+N-1) and
                                       their ground truth (ground-truth.jsonl); not patient data
@@ -96,6 +101,7 @@ async function main(argv: string[]): Promise<number> {
       out: { type: "string" },
       size: { type: "string" },
       png: { type: "boolean" },
+      model: { type: "string" },
     },
   });
   const command = positionals[0];
@@ -127,6 +133,16 @@ async function main(argv: string[]): Promise<number> {
     return runLabelCommand({ source, jsonl: values.jsonl ?? false }, process.stdout, process.stderr);
   }
   if (command === "phantom") return phantom(values);
+  if (command === "report") {
+    if (positionals.length < 2) {
+      process.stderr.write("report: give one or more DICOM files or folders\n");
+      return 2;
+    }
+    return runReportCommand(
+      { paths: positionals.slice(1), out: values.out, modelDir: values.model ?? BUNDLED_MODEL_DIR, executionProviders: ["cpu"] },
+      { stdout: process.stdout, stderr: process.stderr },
+    );
+  }
   if (command === "audit" && positionals[1] === "verify") {
     return runAuditVerify(loadConfig(), process.stdout);
   }

@@ -3,15 +3,10 @@
 // the model's input size, then normalised. Training data is made by this same function, so the model sees at run
 // time exactly what it was trained on.
 
-/** Pixel values after the Modality LUT (rescale slope and intercept), one frame, row-major. */
-export interface DecodedImage {
-  rows: number;
-  columns: number;
-  pixels: Float32Array;
-  photometricInterpretation: "MONOCHROME1" | "MONOCHROME2";
-  /** The first VOI window of the image, in modality units, when the image has one. */
-  window?: { center: number; width: number };
-}
+import type { DecodedImage } from "../dicom/pixelData.js";
+
+/** Pixel values after the Modality LUT, as src/dicom/pixelData.ts decodes them; re-exported for the pipeline. */
+export type { DecodedImage };
 
 export interface PreprocessSpec {
   /** Side of the square input, in pixels. */

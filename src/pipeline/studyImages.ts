@@ -1,0 +1,47 @@
+// Study images from DICOM Part 10 files: the attributes the pipeline chooses the frontal view by, and the decoded
+// first frame.
+import { readFile } from "node:fs/promises";
+import { stringValue } from "../dicom/dicomJson.js";
+import { readInstanceHeaderFromPrefix } from "../dicom/part10.js";
+import { decodeFirstFrame } from "../dicom/pixelData.js";
+import type { StudyImage } from "./reportStudy.js";
+
+export interface StudyFile extends StudyImage {
+  studyInstanceUID: string;
+}
+
+const TAG = {
+  StudyInstanceUID: "0020000D",
+  SeriesInstanceUID: "0020000E",
+  SOPInstanceUID: "00080018",
+  ViewPosition: "00185101",
+  SeriesDescription: "0008103E",
+} as const;
+
+function attributesOf(part10: Buffer): Omit<StudyFile, "load"> {
+  const header = readInstanceHeaderFromPrefix(part10, part10.length);
+  if (!header) throw new Error("the DICOM header is incomplete");
+  const value = (tag: string) => stringValue(header.dataset, tag);
+  const viewPosition = value(TAG.ViewPosition);
+  const seriesDescription = value(TAG.SeriesDescription);
+  return {
+    studyInstanceUID: value(TAG.StudyInstanceUID) ?? "",
+    seriesInstanceUID: value(TAG.SeriesInstanceUID) ?? "",
+    sopInstanceUID: value(TAG.SOPInstanceUID) ?? "",
+    ...(viewPosition ? { viewPosition } : {}),
+    ...(seriesDescription ? { seriesDescription } : {}),
+  };
+}
+
+/**
+ * Reads the header of one instance (throws Part10Error when it is not DICOM); the pixel data is decoded when the
+ * pipeline asks for it (throws PixelDecodeError then).
+ */
+export function studyImageFromPart10(part10: Buffer): StudyFile {
+  return { ...attributesOf(part10), load: () => decodeFirstFrame(part10) };
+}
+
+/** As studyImageFromPart10, without holding the file in memory until it is decoded. */
+export async function studyImageFromFile(path: string): Promise<StudyFile> {
+  return { ...attributesOf(await readFile(path)), load: async () => decodeFirstFrame(await readFile(path)) };
+}
