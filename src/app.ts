@@ -10,6 +10,7 @@ import { errorHandler, sendError } from "./http/errors.js";
 import { healthRoutes } from "./http/healthRoutes.js";
 import { cors, rateLimitFailedAuthentication, rateLimitPerClient, securityHeaders } from "./http/protection.js";
 import { requestLog } from "./http/requestLog.js";
+import { jobRoutes } from "./jobs/jobRoutes.js";
 import type { Services } from "./services.js";
 
 export function createApp(services: Services): Express {
@@ -29,6 +30,7 @@ export function createApp(services: Services): Express {
 
   if (services.authorizationServer) app.use(services.authorizationServer.mountPath, services.authorizationServer.router);
   app.use("/dicomweb", dicomwebRoutes(services));
+  app.use("/jobs", jobRoutes(services));
   app.use("/fhir", auditRoutes(services.audit, (req) => config.http.publicUrl ?? `${req.protocol}://${req.get("host")}`));
 
   app.use((req, res) => sendError(req, res, 404, "no such resource", "not-found"));

@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { BUNDLED_MODEL_DIR } from "./inference/modelLocation.js";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
@@ -35,6 +36,33 @@ export interface Config {
   rateLimitPerMinute: number;
   /** Where a copy of every AuditEvent goes as RFC 5424 syslog (udp:// or tcp://), if anywhere. */
   auditSyslog: URL | undefined;
+  jobs: JobsConfig;
+  model: ModelConfig;
+}
+
+/** The model set the pipeline runs (src/inference/) and where. */
+export interface ModelConfig {
+  /** A model set folder (DESIGN §5); the bundled trrg-mini by default. */
+  directory: string;
+  /** ONNX Runtime execution providers in order of preference; "cuda" falls back to the CPU with a warning. */
+  executionProviders: ("cuda" | "cpu")[];
+  /** Threads inside one ONNX operator; 0 lets ONNX Runtime choose. */
+  intraOpThreads: number;
+}
+
+/** The embedded job queue (src/jobs/). Durations in milliseconds. */
+export interface JobsConfig {
+  /** A study is reported once no instance of it has arrived for this long (the study-stable trigger). */
+  quietPeriodMs: number;
+  /** Jobs run at once by one process. */
+  concurrency: number;
+  /** Runs of one job before it ends in state failed. */
+  maxAttempts: number;
+  /** Retry n waits min(cap, base × 2^(n−1)). */
+  retryBaseMs: number;
+  retryCapMs: number;
+  /** How long a claimed job stays leased without a heartbeat; a dead worker's job is taken back after it. */
+  leaseMs: number;
 }
 
 export interface AuthConfig {
@@ -95,6 +123,26 @@ const integer = (min: number, max: number) =>
     return value;
   });
 
+const DURATION_UNITS: Record<string, number> = { "": 1000, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses "30" (seconds, as the other second-valued settings), "500ms", "30s", "10m" or "1h" into milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(text);
+  if (!match) return undefined;
+  const factor = DURATION_UNITS[(match[2] ?? "").toLowerCase()];
+  return factor === undefined ? undefined : Math.round(Number(match[1]) * factor);
+}
+
+const duration = (minMs: number, maxMs: number) =>
+  z.string().transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined || ms < minMs || ms > maxMs) {
+      ctx.addIssue({ code: "custom", message: `expected a duration such as 30 (seconds), 500ms, 30s or 10m, from ${minMs} ms to ${maxMs} ms, got "${text}"` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
 const httpUrl = z.string().transform((text, ctx) => {
   try {
     const url = new URL(text);
@@ -149,6 +197,26 @@ const environmentSchema = z.object({
     }
     return url;
   }).optional(),
+  TRRG_JOB_QUIET_PERIOD: duration(0, 24 * 3_600_000).default(30_000),
+  TRRG_JOB_CONCURRENCY: integer(1, 64).default(1),
+  TRRG_JOB_MAX_ATTEMPTS: integer(1, 100).default(3),
+  TRRG_JOB_RETRY_BASE: duration(0, 24 * 3_600_000).default(10_000),
+  TRRG_JOB_RETRY_CAP: duration(0, 7 * 24 * 3_600_000).default(600_000),
+  TRRG_JOB_LEASE: duration(100, 24 * 3_600_000).default(60_000),
+  TRRG_MODEL_DIR: z.string().min(1).optional(),
+  TRRG_EXECUTION_PROVIDERS: z
+    .string()
+    .default("cpu")
+    .transform((text, ctx) => {
+      const providers = text.split(",").map((p) => p.trim().toLowerCase()).filter(Boolean);
+      const unknown = providers.filter((p) => p !== "cuda" && p !== "cpu");
+      if (providers.length === 0 || unknown.length > 0) {
+        ctx.addIssue({ code: "custom", message: `expected a comma-separated list of cuda and cpu, got "${text}"` });
+        return z.NEVER;
+      }
+      return providers as ("cuda" | "cpu")[];
+    }),
+  TRRG_INTRA_OP_THREADS: integer(0, 256).default(0),
 });
 
 export type Environment = Record<string, string | undefined>;
@@ -190,6 +258,9 @@ export function loadConfig(environment: Environment = process.env): Config {
   if (env.TRRG_STOW_MAX_PART_SIZE > env.TRRG_STOW_MAX_REQUEST_SIZE) {
     throw new ConfigError(["TRRG_STOW_MAX_PART_SIZE: must not exceed TRRG_STOW_MAX_REQUEST_SIZE"]);
   }
+  if (env.TRRG_JOB_RETRY_BASE > env.TRRG_JOB_RETRY_CAP) {
+    throw new ConfigError(["TRRG_JOB_RETRY_BASE: must not exceed TRRG_JOB_RETRY_CAP"]);
+  }
   if (env.TRRG_AUTH_MODE === "external" && !env.TRRG_AUTH_ISSUER) {
     throw new ConfigError(["TRRG_AUTH_ISSUER: required when TRRG_AUTH_MODE is external"]);
   }
@@ -224,6 +295,19 @@ export function loadConfig(environment: Environment = process.env): Config {
     corsOrigins,
     rateLimitPerMinute: env.TRRG_RATE_LIMIT,
     auditSyslog: env.TRRG_AUDIT_SYSLOG,
+    jobs: {
+      quietPeriodMs: env.TRRG_JOB_QUIET_PERIOD,
+      concurrency: env.TRRG_JOB_CONCURRENCY,
+      maxAttempts: env.TRRG_JOB_MAX_ATTEMPTS,
+      retryBaseMs: env.TRRG_JOB_RETRY_BASE,
+      retryCapMs: env.TRRG_JOB_RETRY_CAP,
+      leaseMs: env.TRRG_JOB_LEASE,
+    },
+    model: {
+      directory: env.TRRG_MODEL_DIR ? path.resolve(env.TRRG_MODEL_DIR) : BUNDLED_MODEL_DIR,
+      executionProviders: env.TRRG_EXECUTION_PROVIDERS,
+      intraOpThreads: env.TRRG_INTRA_OP_THREADS,
+    },
   };
 }
 
@@ -254,4 +338,13 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ["TRRG_CORS_ORIGINS", "comma-separated browser origins allowed by CORS (default none: CORS closed)"],
   ["TRRG_RATE_LIMIT", "requests per minute per client, 0 for no limit (default 1200)"],
   ["TRRG_AUDIT_SYSLOG", "also send every AuditEvent to this RFC 5424 syslog collector: udp://host:514 or tcp://host:601"],
+  ["TRRG_JOB_QUIET_PERIOD", "a study is reported once no instance has arrived for this long: 30 (seconds), 500ms, 2m (default 30s)"],
+  ["TRRG_JOB_CONCURRENCY", "report jobs run at once by one process, 1 to 64 (default 1)"],
+  ["TRRG_JOB_MAX_ATTEMPTS", "runs of a job before it ends failed, 1 to 100 (default 3)"],
+  ["TRRG_JOB_RETRY_BASE", "wait before the first retry, doubled for each next one (default 10s)"],
+  ["TRRG_JOB_RETRY_CAP", "longest wait between retries (default 10m)"],
+  ["TRRG_JOB_LEASE", "a running job whose worker sent no heartbeat for this long is taken back and run again (default 60s)"],
+  ["TRRG_MODEL_DIR", "model set folder: manifest.json, ONNX stages, tokenizer.json (default the bundled models/trrg-mini)"],
+  ["TRRG_EXECUTION_PROVIDERS", "ONNX Runtime providers in order: cpu, or cuda,cpu (falls back to the CPU with a warning; default cpu)"],
+  ["TRRG_INTRA_OP_THREADS", "threads inside one ONNX operator, 0 for ONNX Runtime's choice (default 0)"],
 ];

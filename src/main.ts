@@ -8,6 +8,8 @@ import { runLabelCommand } from "./findings/labelCommand.js";
 import { runPhantomCommand } from "./phantom/phantomCommand.js";
 import { BUNDLED_MODEL_DIR } from "./inference/modelLocation.js";
 import { runReportCommand } from "./pipeline/reportCommand.js";
+import { closeReportModel, openReportModel, studyJobHandler } from "./pipeline/studyJob.js";
+import { createLogger } from "./log.js";
 import { startServer } from "./server.js";
 
 const USAGE = `trrg-gateway: DICOMweb gateway that turns chest X-rays into preliminary FHIR radiology reports
@@ -34,8 +36,13 @@ ${SETTINGS_HELP.map(([name, text]) => `  ${name.padEnd(28)}${text}`).join("\n")}
 `;
 
 async function serve(): Promise<void> {
-  const running = await startServer(loadConfig());
+  const config = loadConfig();
+  // The model set is checked before the port opens: a bad set stops the service with the reason.
+  const reportModel = await openReportModel(config, createLogger(config.log.level));
+  const running = await startServer(config, { createJobHandler: (services) => studyJobHandler(services, reportModel) });
   const { logger } = running.services;
+  const { manifest } = reportModel.model.set;
+  logger.info({ model: manifest.name, version: manifest.version, executionProviders: reportModel.model.executionProviders }, "model set loaded");
   logger.info({ url: running.url, dataDir: running.services.config.dataDir }, "trrg-gateway listening");
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -43,7 +50,7 @@ async function serve(): Promise<void> {
     stopping = true;
     logger.info({ signal }, "shutting down");
     running.stop().then(
-      () => process.exit(0),
+      () => closeReportModel(reportModel).then(() => process.exit(0)),
       (error: unknown) => {
         logger.error({ err: error }, "shutdown failed");
         process.exit(1);

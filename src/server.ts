@@ -3,6 +3,7 @@ import type { Server } from "node:http";
 import { createApp } from "./app.js";
 import type { Config } from "./config.js";
 import { applicationActivityEvent, AUDIT_OBSERVER, type ApplicationActivity } from "./audit/auditEvent.js";
+import { startJobRunner, type JobHandler, type JobRunner } from "./jobs/jobRunner.js";
 import { closeServices, openServices, type Services } from "./services.js";
 
 export interface RunningServer {
@@ -12,7 +13,17 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(config: Config): Promise<RunningServer> {
+export interface ServerOptions {
+  /**
+   * Runs each report job (the TRRG pipeline). Without one, jobs are queued and visible at /jobs but nothing
+   * runs them in this process.
+   */
+  jobHandler?: JobHandler;
+  /** The same, made from the opened services (the TRRG pipeline needs the store). */
+  createJobHandler?: (services: Services) => JobHandler;
+}
+
+export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const services = await openServices(config);
   let server: Server;
   try {
@@ -22,6 +33,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     throw error;
   }
   await auditApplication(services, "start");
+  const handler = options.jobHandler ?? options.createJobHandler?.(services);
+  const runner: JobRunner | undefined = handler ? startJobRunner(services, handler) : undefined;
   // STOW-RS uploads of large studies take long; the defaults would cut them off.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
@@ -29,6 +42,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const port = typeof address === "object" && address ? address.port : config.http.port;
   const url = `http://${config.http.host.includes(":") ? `[${config.http.host}]` : config.http.host}:${port}`;
   const stop = async () => {
+    // Running jobs finish, or go back to the queue for the next start, within one lease period.
+    await runner?.stop(config.jobs.leaseMs);
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeIdleConnections();

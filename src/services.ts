@@ -5,6 +5,8 @@ import { fetchIssuerMetadata, type IssuerMetadata } from "./auth/smartConfigurat
 import { AuditStore } from "./audit/auditStore.js";
 import { SyslogForwarder } from "./audit/syslogForwarder.js";
 import type { Config } from "./config.js";
+import { JobQueue } from "./jobs/jobQueue.js";
+import { readModelIdentity, StudyTrigger } from "./jobs/studyTrigger.js";
 import { createLogger, type Logger } from "./log.js";
 import { openDatabase, type Database } from "./store/database.js";
 import { InstanceFileStore } from "./store/fileStore.js";
@@ -24,6 +26,10 @@ export interface Services {
   issuerMetadata: IssuerMetadata | undefined;
   /** Copies of AuditEvents to a syslog collector (TRRG_AUDIT_SYSLOG). */
   auditForwarder: SyslogForwarder | undefined;
+  /** The durable job queue; a JobRunner (src/jobs/jobRunner.ts) runs what is in it. */
+  jobs: JobQueue;
+  /** Turns arriving studies into jobs (STOW-RS calls it; UPS-RS will). */
+  studyTrigger: StudyTrigger;
 }
 
 async function openAuthorization(config: Config, logger: Logger) {
@@ -47,7 +53,14 @@ export async function openServices(config: Config, logger: Logger = createLogger
   try {
     const authorization = await openAuthorization(config, logger);
     const auditForwarder = config.auditSyslog ? new SyslogForwarder(config.auditSyslog, logger) : undefined;
-    return { config, logger, db, files, index: new InstanceIndexWriter(db), audit: new AuditStore(db), auditForwarder, ...authorization };
+    const jobs = new JobQueue(db, config.jobs);
+    const studyTrigger = new StudyTrigger(jobs, {
+      quietPeriodMs: config.jobs.quietPeriodMs,
+      model: () => readModelIdentity(config.model.directory),
+      logger,
+    });
+    const index = new InstanceIndexWriter(db);
+    return { config, logger, db, files, index, audit: new AuditStore(db), auditForwarder, jobs, studyTrigger, ...authorization };
   } catch (error) {
     await db.destroy();
     throw error;

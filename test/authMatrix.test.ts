@@ -17,6 +17,8 @@ const series = newUid();
 const sop = newUid();
 
 let t: TestApp;
+/** The report job the stored study got from the study-stable trigger. */
+let jobId: string;
 const tokens = new Map<TokenCase, string | undefined>();
 
 type SigningKey = Parameters<SignJWT["sign"]>[0];
@@ -38,6 +40,7 @@ beforeAll(async () => {
   t = await startTestApp();
   const stored = await storeInstances(t, [makeInstance({ studyInstanceUID: study, seriesInstanceUID: series, sopInstanceUID: sop, patientID: PATIENT })]);
   expect(stored.status).toBe(200);
+  jobId = (await t.services.jobs.listByStudy(study))[0]!.id;
 
   const serverKeys = JSON.parse(await readFile(SHARED_KEYS_FILE, "utf8")) as { keys: JWK[] };
   const rsa = serverKeys.keys.find((key) => key.kty === "RSA")!;
@@ -58,7 +61,11 @@ afterAll(async () => {
 });
 
 const concrete = (pattern: string) =>
-  pattern.replace(":study", study).replace(":series", series).replace(":instance", sop).replace(":id", "1");
+  pattern
+    .replace(":study", study)
+    .replace(":series", series)
+    .replace(":instance", sop)
+    .replace(":id", pattern.startsWith("/jobs/") ? jobId : "1");
 
 const protectedRoutes = ROUTE_ACCESS_TABLE.filter((entry) => entry.access.kind === "scoped");
 
@@ -117,6 +124,8 @@ describe("authorization matrix", () => {
     expect(await auditCount()).toBe(before + 1);
     const [event] = (await t.services.audit.search({ count: 1, offset: 0 })).events;
     expect(event?.outcome).toBe(res.status < 400 ? "0" : "4");
+    // The route pattern as the table names it, also when the answer came from inside a mounted router.
+    expect(event?.subtype?.at(-1)?.code).toBe(`${method} ${pattern}`);
   });
 });
 

@@ -47,6 +47,12 @@ describe("trrg-gateway command line", () => {
     expect(result.stderr).toMatch(/TRRG_PORT: expected an integer/);
   });
 
+  it("refuses to start on a model set that does not check out, saying why", async () => {
+    const result = await cli(["serve"], { TRRG_DATA_DIR: dataDir, TRRG_MODEL_DIR: path.join(dataDir, "no-model") });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/model manifest .*no-model.*manifest\.json cannot be read \(ENOENT\)/);
+  });
+
   it("reports a port already in use instead of hanging", async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));

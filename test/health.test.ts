@@ -60,6 +60,8 @@ describe("openapi.yaml", () => {
     const series = newUid();
     const sop = newUid();
     expect((await storeInstances(t, [makeInstance({ studyInstanceUID: study, seriesInstanceUID: series, sopInstanceUID: sop })])).status).toBe(200);
+    const [job] = await t.services.jobs.listByStudy(study);
+    expect(job).toBeDefined();
     const operations: Array<[string, string]> = [];
     let currentPath = "";
     for (const line of spec.split("\n")) {
@@ -70,10 +72,15 @@ describe("openapi.yaml", () => {
     }
     expect(operations.length).toBeGreaterThanOrEqual(16);
     for (const [method, template] of operations) {
-      const url = template.replace("{StudyInstanceUID}", study).replace("{SeriesInstanceUID}", series).replace("{SOPInstanceUID}", sop);
+      const url = template
+        .replace("{StudyInstanceUID}", study)
+        .replace("{SeriesInstanceUID}", series)
+        .replace("{SOPInstanceUID}", sop)
+        .replace("/jobs/{id}", `/jobs/${job!.id}`);
       const res = await t.api[method as "get" | "post"](url);
       expect(res.headers.warning ?? "", `${method.toUpperCase()} ${template}`).not.toMatch(/no such resource/);
       expect(res.status, `${method.toUpperCase()} ${template}`).not.toBe(500);
+      if (template.startsWith("/jobs")) expect(res.status, `${method.toUpperCase()} ${template}`).toBe(200);
     }
   });
 });

@@ -246,6 +246,24 @@ export function toAuditEvent(record: AccessRecord, source: AuditSource): AuditEv
 
 export type ApplicationActivity = "start" | "stop";
 
+/** The service itself as the only agent and the source: its own background actions (BALP). */
+function applicationAsActor(source: { observer: string; site?: string }) {
+  return {
+    agent: [
+      {
+        type: { coding: [{ system: DCM, code: "110150", display: "Application" }] },
+        who: { display: source.observer },
+        requestor: true,
+      },
+    ],
+    source: {
+      ...(source.site !== undefined ? { site: source.site } : {}),
+      observer: { display: source.observer },
+      type: [{ system: SECURITY_SOURCE_TYPE, code: "4", display: "Application Server" }],
+    },
+  };
+}
+
 /**
  * A background action of the service itself: here its start and stop, as DICOM PS3.15 A.5.3.1 "Application
  * Activity" (DCM 110100, subtypes 110120 Application Start / 110121 Application Stop), with the application as
@@ -265,17 +283,60 @@ export function applicationActivityEvent(activity: ApplicationActivity, source: 
     period: { start: recorded, end: recorded },
     recorded,
     outcome: "0",
-    agent: [
-      {
-        type: { coding: [{ system: DCM, code: "110150", display: "Application" }] },
-        who: { display: source.observer },
-        requestor: true,
-      },
+    ...applicationAsActor(source),
+  };
+}
+
+/** Local code system of the service's background actions (AuditEvent.subtype). */
+export const BACKGROUND_ACTION_SYSTEM = "urn:trrg-gateway:background-action";
+export const JOB_SYSTEM = "urn:trrg-gateway:job";
+
+/** One run of a job (src/jobs/), for its AuditEvent. */
+export interface JobRunRecord {
+  jobId: string;
+  studyInstanceUID: string;
+  /** The study's patient, when the study is in the index. */
+  patient?: { patientId: string; issuer?: string };
+  model: { name: string; version: string };
+  attempt: number;
+  maxAttempts: number;
+  started: Date;
+  finished: Date;
+  outcome: AuditOutcome;
+  outcomeDescription?: string;
+}
+
+/**
+ * A job run, the service's own background action (DESIGN §6: one AuditEvent per background action). Recorded,
+ * like the service's start and stop, as DICOM PS3.15 A.5.3.1 Application Activity (DCM 110100, action Execute)
+ * with the application as the one agent: no person or client asked for this run, a trigger did. DICOM defines
+ * no subtype for it, so the subtype is a local code ("job-run"). The entities say what it touched, as BALP
+ * does for requests: the patient and the study (DICOM "Studies" participant object) and the job itself
+ * (object-role 20 Job), whose description names the model and the attempt. Outcome 0 for a success, 4 for a
+ * failed attempt that will be retried, 8 for a job that failed for good.
+ */
+export function jobRunEvent(run: JobRunRecord, source: AuditSource): AuditEvent {
+  const recorded = run.finished.toISOString();
+  const job: AuditEventEntity = {
+    what: { identifier: { system: JOB_SYSTEM, value: run.jobId } },
+    type: { system: AUDIT_ENTITY_TYPE, code: "2", display: "System Object" },
+    role: { system: OBJECT_ROLE, code: "20", display: "Job" },
+    description: `model ${run.model.name} ${run.model.version}, attempt ${run.attempt} of ${run.maxAttempts}`,
+  };
+  return {
+    resourceType: "AuditEvent",
+    type: { system: DCM, code: "110100", display: "Application Activity" },
+    subtype: [{ system: BACKGROUND_ACTION_SYSTEM, code: "job-run", display: "Job run" }],
+    action: "E",
+    period: { start: run.started.toISOString(), end: recorded },
+    recorded,
+    outcome: run.outcome,
+    ...(run.outcomeDescription !== undefined ? { outcomeDesc: run.outcomeDescription } : {}),
+    ...applicationAsActor(source),
+    entity: [
+      ...(run.patient ? [patientEntity(run.patient.patientId, run.patient.issuer)] : []),
+      studyEntity(run.studyInstanceUID),
+      job,
     ],
-    source: {
-      ...(source.site !== undefined ? { site: source.site } : {}),
-      observer: { display: source.observer },
-      type: [{ system: SECURITY_SOURCE_TYPE, code: "4", display: "Application Server" }],
-    },
   };
 }

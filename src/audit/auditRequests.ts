@@ -23,7 +23,9 @@ declare module "express-serve-static-core" {
 }
 
 function accessKind(path: string, permission: string | undefined): AccessKind {
-  const family = path.startsWith("/dicomweb/") ? "dicomweb" : path.startsWith("/fhir/") ? "fhir" : undefined;
+  // The job routes read and search Task-like resources: audited as BALP RESTful read and search, like FHIR.
+  const isJobs = path === "/jobs" || path.startsWith("/jobs/");
+  const family = path.startsWith("/dicomweb/") ? "dicomweb" : path.startsWith("/fhir/") || isJobs ? "fhir" : undefined;
   if (!family || !permission) return "http";
   if (family === "dicomweb") {
     return permission === "c" ? "dicomweb-store" : permission === "s" ? "dicomweb-search" : "dicomweb-retrieve";
@@ -40,9 +42,10 @@ const ACTIONS: Record<AccessKind, AuditAction> = {
   http: "E",
 };
 
-function recordOf(req: Request, res: Response, started: Date, entities: AuditEntity[], completed: boolean): AccessRecord {
-  const { access, pattern } = accessFor(req.method, req.path);
-  const kind = accessKind(req.path, access.kind === "scoped" ? access.requirement.permission : undefined);
+/** `path` is the request path as this middleware saw it: inside a mounted router req.path is relative to the mount. */
+function recordOf(req: Request, path: string, res: Response, started: Date, entities: AuditEntity[], completed: boolean): AccessRecord {
+  const { access, pattern } = accessFor(req.method, path);
+  const kind = accessKind(path, access.kind === "scoped" ? access.requirement.permission : undefined);
   const identity = req.access ?? req.tokenIdentity;
   const status = completed ? res.statusCode : 499; // 499: the client closed the connection before an answer
   return {
@@ -69,11 +72,12 @@ function recordOf(req: Request, res: Response, started: Date, entities: AuditEnt
 export function auditRequests(store: AuditStore, observer: string, logger: Logger, forwarder?: SyslogForwarder): RequestHandler {
   return (req, res, next) => {
     const started = new Date();
+    const path = req.path;
     const entities: AuditEntity[] = [];
     let written: Promise<void> | undefined;
     const write = (completed: boolean) => {
       if (written) return written;
-      const event = toAuditEvent(recordOf(req, res, started, entities, completed), { observer });
+      const event = toAuditEvent(recordOf(req, path, res, started, entities, completed), { observer });
       written = store.append(event).then(() => forwarder?.send(event));
       return written;
     };

@@ -7,6 +7,7 @@ import type { AuditEventTable } from "../store/schema.js";
 import {
   BALP_ENTITY_TYPE,
   DICOM_UID_SYSTEM,
+  JOB_SYSTEM,
   OAUTH_CLIENT_SYSTEM,
   OBJECT_ROLE,
   type AuditEvent,
@@ -80,6 +81,7 @@ function entityToken(entity: AuditEventEntity): string | undefined {
     const isStudy = identifier.type?.coding.some((c) => c.code === "110180") ?? false;
     return `${isStudy ? "study" : "uid"}:${encodeTokenValue(stripOid(identifier.value))}`;
   }
+  if (identifier?.system === JOB_SYSTEM) return `job:${encodeTokenValue(identifier.value)}`;
   if (entity.what?.reference) return encodeTokenValue(entity.what.reference);
   return undefined;
 }

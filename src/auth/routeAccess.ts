@@ -42,6 +42,10 @@ export const ROUTE_ACCESS_TABLE: ReadonlyArray<{ method: string; path: string; a
   { method: "POST", path: "/dicomweb/studies/:study", access: scoped("ImagingStudy", "c") },
   ...STUDY_PATHS.retrieve.map((path) => ({ method: "GET", path, access: scoped("ImagingStudy", "r") })),
   ...STUDY_PATHS.search.map((path) => ({ method: "GET", path, access: scoped("ImagingStudy", "s") })),
+  // Report jobs are the service's internal tasks, read like UPS workitems (DESIGN §6: Task.rs); a patient/ scope
+  // narrows them to the patient's studies (src/jobs/jobRoutes.ts).
+  { method: "GET", path: "/jobs", access: scoped("Task", "s") },
+  { method: "GET", path: "/jobs/:id", access: scoped("Task", "r") },
   { method: "GET", path: "/fhir/AuditEvent", access: scoped("AuditEvent", "s", ["system"]) },
   { method: "GET", path: "/fhir/AuditEvent/:id", access: scoped("AuditEvent", "r", ["system"]) },
 ];

@@ -45,6 +45,8 @@ export function registerStowRoutes(router: Router, services: Services): void {
       },
     );
     res.locals.audit.entities.push(...storeAuditEntities(result.outcome.stored));
+    // The study-stable trigger: each stored study's report job waits for the quiet period after this arrival.
+    await services.studyTrigger.studiesReceived(result.outcome.stored.map((instance) => instance.studyInstanceUID));
     res.status(result.status);
     if (responseType.mediaType === "application/dicom+xml") {
       res.type("application/dicom+xml").send(toNativeDicomModel(result.response));

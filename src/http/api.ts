@@ -633,6 +633,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List report jobs, e.g. those of one study
+         * @description The report jobs that match every given filter, newest first (at most
+         *     `limit`). `GET /jobs?study={StudyInstanceUID}` lists the jobs of one
+         *     study: one per model version. A study that has no job yet (still
+         *     arriving, or unknown) gives `{"jobs": []}`. An invalid filter value is
+         *     answered 400 (DICOMweb error shape with a `Warning` header).
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `Task.s` in any context (jobs are the service's internal tasks; also
+         *     granted by `Task.rs`, SMART v1 `Task.read`, `Task.*` or `*.s`). Without
+         *     a token, or with an invalid one: 401; with a valid token lacking the
+         *     scope: 403 (`WWW-Authenticate` names `system/Task.s`). With a
+         *     `patient/` scope only jobs of studies whose Patient ID (0010,0020) is
+         *     the token's `patient` are listed.
+         */
+        get: operations["listJobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id (a UUID, as listed by `GET /jobs`). Any other id answers 404. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Read one report job
+         * @description The job's state, attempts, last error, times and, once succeeded, the
+         *     result its run recorded. 404 (DICOMweb error shape, `Warning: 299
+         *     trrg-gateway "no such job"`) when no job has this id.
+         *
+         *     **Authorization** (bearer token, see `smartBearer`): SMART scope
+         *     `Task.r` in any context (also granted by `Task.rs`, SMART v1
+         *     `Task.read`, `Task.*` or `*.r`). Without a token, or with an invalid
+         *     one: 401; with a valid token lacking the scope: 403
+         *     (`WWW-Authenticate` names `system/Task.r`). With a `patient/` scope,
+         *     a job of another patient's study is not found (404).
+         */
+        get: operations["readJob"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/oauth2/token": {
         parameters: {
             query?: never;
@@ -998,6 +1062,82 @@ export interface components {
             agent: Record<string, never>[];
             source: Record<string, never>;
             entity?: Record<string, never>[];
+        };
+        /**
+         * @description queued (waiting for `runAfter`: the quiet period or a retry backoff), running (leased by a worker), succeeded, or failed (for good: a permanent error, or `maxAttempts` runs failed).
+         * @enum {string}
+         */
+        JobState: "queued" | "running" | "succeeded" | "failed";
+        /**
+         * @description One report job: a study and the model version that reports it. Times are ISO 8601 UTC.
+         * @example {
+         *       "id": "3f1c8a52-0d4e-4b8e-9a51-2b1f6f2f7c10",
+         *       "studyInstanceUID": "2.25.123456789",
+         *       "model": {
+         *         "name": "trrg-mini",
+         *         "version": "1.0.0"
+         *       },
+         *       "state": "queued",
+         *       "trigger": "stow",
+         *       "attempts": 0,
+         *       "maxAttempts": 3,
+         *       "runAfter": "2026-11-23T10:00:30.000Z",
+         *       "leaseExpiresAt": null,
+         *       "lastError": null,
+         *       "createdAt": "2026-11-23T10:00:00.000Z",
+         *       "updatedAt": "2026-11-23T10:00:00.000Z",
+         *       "startedAt": null,
+         *       "finishedAt": null,
+         *       "result": null
+         *     }
+         */
+        Job: {
+            /** Format: uuid */
+            id: string;
+            studyInstanceUID: components["schemas"]["Uid"];
+            model: {
+                /** @example trrg-mini */
+                name: string;
+                /** @example 1.0.0 */
+                version: string;
+            };
+            state: components["schemas"]["JobState"];
+            /**
+             * @description What queued it: instances arriving over STOW-RS (study-stable trigger), a UPS-RS workitem, or the command line.
+             * @enum {string}
+             */
+            trigger: "stow" | "ups" | "command";
+            /** @description Runs started so far (a run handed back at shutdown is not counted). */
+            attempts: number;
+            maxAttempts: number;
+            /**
+             * Format: date-time
+             * @description Not started before this time.
+             */
+            runAfter: string;
+            /**
+             * Format: date-time
+             * @description While running: when the job is taken back unless its worker sends a heartbeat.
+             */
+            leaseExpiresAt: string | null;
+            /** @description The reason of the last failed run (the final reason once failed). */
+            lastError: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /**
+             * Format: date-time
+             * @description When the current or last run started.
+             */
+            startedAt: string | null;
+            /** Format: date-time */
+            finishedAt: string | null;
+            /** @description What the succeeded run recorded (a summary of its report); null before. */
+            result: unknown;
+        };
+        JobList: {
+            jobs: components["schemas"]["Job"][];
         };
         /**
          * @description SMART App Launch 2 configuration document (`.well-known/smart-configuration`).
@@ -2249,6 +2389,83 @@ export interface operations {
             403: components["responses"]["FhirForbidden"];
             404: components["responses"]["FhirNotFound"];
             429: components["responses"]["FhirTooManyRequests"];
+        };
+    };
+    listJobs: {
+        parameters: {
+            query?: {
+                /** @description Only the jobs of this study. */
+                study?: components["schemas"]["Uid"];
+                /** @description Only jobs in this state. */
+                state?: components["schemas"]["JobState"];
+                /** @description Most jobs returned (default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The matching jobs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    readJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id (a UUID, as listed by `GET /jobs`). Any other id answers 404. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description No job has this id, or (for a `patient/` scope) the job is of another patient's study. */
+            404: {
+                headers: {
+                    Warning: components["headers"]["Warning"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "00000902": {
+                     *         "vr": "LO",
+                     *         "Value": [
+                     *           "no such job"
+                     *         ]
+                     *       }
+                     *     }
+                     */
+                    "application/dicom+json": components["schemas"]["ErrorDataset"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
         };
     };
     oauthToken: {

@@ -75,6 +75,35 @@ export const migrations: Record<string, Migration> = {
       await refuseAuditRewrites(db);
     },
   },
+  "0003_jobs": {
+    async up(db: Kysely<unknown>) {
+      // The embedded job queue (src/jobs/jobQueue.ts): one job per study and model version.
+      await db.schema
+        .createTable("jobs")
+        .addColumn("id", "varchar(36)", (c) => c.primaryKey())
+        .addColumn("study_instance_uid", "varchar(64)", (c) => c.notNull())
+        .addColumn("model_name", "varchar(64)", (c) => c.notNull())
+        .addColumn("model_version", "varchar(64)", (c) => c.notNull())
+        .addColumn("state", "varchar(16)", (c) => c.notNull())
+        .addColumn("trigger", "varchar(16)", (c) => c.notNull())
+        .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("max_attempts", "integer", (c) => c.notNull())
+        .addColumn("run_after", "varchar(32)", (c) => c.notNull())
+        .addColumn("lease_owner", "varchar(255)")
+        .addColumn("lease_expires_at", "varchar(32)")
+        .addColumn("last_error", "text")
+        .addColumn("result", "text")
+        .addColumn("created_at", "varchar(32)", (c) => c.notNull())
+        .addColumn("updated_at", "varchar(32)", (c) => c.notNull())
+        .addColumn("started_at", "varchar(32)")
+        .addColumn("finished_at", "varchar(32)")
+        .addUniqueConstraint("jobs_one_per_study_and_model", ["study_instance_uid", "model_name", "model_version"])
+        .execute();
+      // claim() takes the oldest due queued job; recover() looks for running jobs with an expired lease.
+      await db.schema.createIndex("jobs_by_state_and_due").on("jobs").columns(["state", "run_after"]).execute();
+      await db.schema.createIndex("jobs_by_created").on("jobs").column("created_at").execute();
+    },
+  },
 };
 
 /**

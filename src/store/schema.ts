@@ -56,9 +56,38 @@ export interface AuditEventTable {
   hash: string;
 }
 
+/**
+ * One durable job per study and model version (src/jobs/jobQueue.ts). Times are ISO 8601 UTC strings as everywhere
+ * in the index (Date.toISOString(): fixed width, so they compare as text).
+ */
+export interface JobTable {
+  id: string;
+  study_instance_uid: string;
+  model_name: string;
+  model_version: string;
+  state: "queued" | "running" | "succeeded" | "failed";
+  trigger: "stow" | "ups" | "command";
+  /** Runs started so far (a claim counts one; a run handed back at shutdown does not). */
+  attempts: number;
+  max_attempts: number;
+  /** Not claimed before this time: the study-stable quiet period, or the retry backoff. */
+  run_after: string;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  last_error: string | null;
+  /** The handler's result, JSON. */
+  result: string | null;
+  created_at: string;
+  updated_at: string;
+  /** When the current or last run started. */
+  started_at: string | null;
+  finished_at: string | null;
+}
+
 export interface DatabaseSchema {
   studies: StudyTable;
   series: SeriesTable;
   instances: InstanceTable;
   audit_events: AuditEventTable;
+  jobs: JobTable;
 }

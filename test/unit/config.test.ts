@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, parseByteSize } from "../../src/config.js";
+import { ConfigError, loadConfig, parseByteSize, parseDuration } from "../../src/config.js";
 
 describe("loadConfig", () => {
   it("gives the embedded defaults: loopback 8080, SQLite and files under ./data", () => {
@@ -46,6 +46,37 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ TRRG_STOW_MAX_PART_SIZE: "2GB", TRRG_STOW_MAX_REQUEST_SIZE: "1GB" })).toThrow(/must not exceed/);
   });
 
+  it("reads the job settings, durations in seconds or with a unit", () => {
+    expect(loadConfig({}).jobs).toEqual({ quietPeriodMs: 30_000, concurrency: 1, maxAttempts: 3, retryBaseMs: 10_000, retryCapMs: 600_000, leaseMs: 60_000 });
+    const config = loadConfig({
+      TRRG_JOB_QUIET_PERIOD: "45",
+      TRRG_JOB_CONCURRENCY: "2",
+      TRRG_JOB_MAX_ATTEMPTS: "5",
+      TRRG_JOB_RETRY_BASE: "500ms",
+      TRRG_JOB_RETRY_CAP: "2m",
+      TRRG_JOB_LEASE: "1h",
+    });
+    expect(config.jobs).toEqual({ quietPeriodMs: 45_000, concurrency: 2, maxAttempts: 5, retryBaseMs: 500, retryCapMs: 120_000, leaseMs: 3_600_000 });
+  });
+
+  it("rejects a bad duration by name, and a retry base above its cap", () => {
+    expect(() => loadConfig({ TRRG_JOB_LEASE: "soon" })).toThrow(/TRRG_JOB_LEASE: expected a duration/);
+    expect(() => loadConfig({ TRRG_JOB_CONCURRENCY: "0" })).toThrow(/TRRG_JOB_CONCURRENCY/);
+    expect(() => loadConfig({ TRRG_JOB_RETRY_BASE: "5m", TRRG_JOB_RETRY_CAP: "1m" })).toThrow(/TRRG_JOB_RETRY_BASE: must not exceed/);
+  });
+
+  it("runs the bundled model on the CPU unless told otherwise", () => {
+    const config = loadConfig({});
+    expect(config.model.directory).toMatch(/models[/\\]trrg-mini$/);
+    expect(config.model.executionProviders).toEqual(["cpu"]);
+    const gpu = loadConfig({ TRRG_MODEL_DIR: "site-model", TRRG_EXECUTION_PROVIDERS: "CUDA, cpu", TRRG_INTRA_OP_THREADS: "4" });
+    expect(gpu.model).toEqual({ directory: path.resolve("site-model"), executionProviders: ["cuda", "cpu"], intraOpThreads: 4 });
+  });
+
+  it("rejects an execution provider it does not know, by name", () => {
+    expect(() => loadConfig({ TRRG_EXECUTION_PROVIDERS: "cuda,tensorrt" })).toThrow(/TRRG_EXECUTION_PROVIDERS: expected a comma-separated list of cuda and cpu/);
+  });
+
   it("layers the environment over a JSON config file", async () => {
     const file = path.join(await mkdtemp(path.join(tmpdir(), "trrg-config-")), "config.json");
     await writeFile(file, JSON.stringify({ TRRG_PORT: 9000, TRRG_HOST: "0.0.0.0" }));
@@ -68,4 +99,21 @@ describe("parseByteSize", () => {
   ])("reads %s", (text, bytes) => expect(parseByteSize(text)).toBe(bytes));
 
   it.each(["", "-1", "ten", "5XB"])("refuses %j", (text) => expect(parseByteSize(text)).toBeUndefined());
+});
+
+describe("parseDuration", () => {
+  it.each([
+    ["30", 30_000],
+    ["1.5", 1500],
+    ["250ms", 250],
+    ["30s", 30_000],
+    ["10m", 600_000],
+    ["2H", 7_200_000],
+  ])("reads %s as %i ms", (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it.each(["", "ten", "-5s", "5d", "5 minutes"])("rejects %j", (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+  });
 });

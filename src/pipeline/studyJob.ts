@@ -1,0 +1,64 @@
+// A report job: the stored instances of one study through the TRRG pipeline. Problems in the study itself (no
+// frontal image, an image that cannot be decoded) fail the job at once with the reason; anything else (a disk or
+// database hiccup) is retried by the queue.
+import path from "node:path";
+import { Part10Error } from "../dicom/part10.js";
+import { PixelDecodeError } from "../dicom/pixelData.js";
+import { loadModelSet } from "../inference/manifest.js";
+import { closeModel, openModel, type LoadedModel } from "../inference/sessions.js";
+import { loadTokenizer, type ReportTokenizer } from "../inference/tokenizer.js";
+import type { Job } from "../jobs/jobQueue.js";
+import { PermanentJobError, type JobHandler } from "../jobs/jobRunner.js";
+import type { Config } from "../config.js";
+import type { Logger } from "../log.js";
+import type { Services } from "../services.js";
+import { NoFrontalImageError, reportStudy, type PipelineResult } from "./reportStudy.js";
+import { studyImageFromFile } from "./studyImages.js";
+
+export interface ReportModel {
+  model: LoadedModel;
+  tokenizer: ReportTokenizer;
+}
+
+/** Loads the configured model set; throws ModelSetError (with the reason) on a set that does not check out. */
+export async function openReportModel(config: Config, logger: Logger): Promise<ReportModel> {
+  const set = await loadModelSet(config.model.directory);
+  const model = await openModel(set, {
+    executionProviders: config.model.executionProviders,
+    intraOpThreads: config.model.intraOpThreads,
+    logger,
+  });
+  return { model, tokenizer: await loadTokenizer(set) };
+}
+
+export async function closeReportModel(reportModel: ReportModel): Promise<void> {
+  await closeModel(reportModel.model);
+}
+
+const STUDY_PROBLEMS = [NoFrontalImageError, PixelDecodeError, Part10Error];
+
+async function runStudyJob(services: Services, { model, tokenizer }: ReportModel, job: Job, signal: AbortSignal): Promise<PipelineResult> {
+  const { manifest } = model.set;
+  if (job.model.name !== manifest.name || job.model.version !== manifest.version) {
+    throw new PermanentJobError(`the job asks for model ${job.model.name} ${job.model.version}; this process runs ${manifest.name} ${manifest.version}`);
+  }
+  const rows = await services.db
+    .selectFrom("instances")
+    .select(["file_path"])
+    .where("study_instance_uid", "=", job.studyInstanceUID)
+    .orderBy("file_path")
+    .execute();
+  if (rows.length === 0) throw new PermanentJobError("the study has no stored instances");
+  try {
+    const images = await Promise.all(rows.map((r) => studyImageFromFile(path.join(services.files.root, r.file_path))));
+    signal.throwIfAborted();
+    return await reportStudy(model, tokenizer, images);
+  } catch (error) {
+    if (STUDY_PROBLEMS.some((kind) => error instanceof kind)) throw new PermanentJobError((error as Error).message);
+    throw error;
+  }
+}
+
+export function studyJobHandler(services: Services, reportModel: ReportModel): JobHandler {
+  return (job, signal) => runStudyJob(services, reportModel, job, signal);
+}
