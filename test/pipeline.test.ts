@@ -7,7 +7,7 @@ import { closeModel, openModel, type LoadedModel } from "../src/inference/sessio
 import { loadTokenizer, type ReportTokenizer } from "../src/inference/tokenizer.js";
 import { makePhantomStudy } from "../src/phantom/study.js";
 import { findDisagreements, NoFrontalImageError, reportStudy, type PipelineResult } from "../src/pipeline/reportStudy.js";
-import { studyImageFromPart10 } from "../src/pipeline/studyImages.js";
+import { studyImageFromFile, studyImageFromPart10 } from "../src/pipeline/studyImages.js";
 
 const FIRST_TEST_SEED = 2_000_001;
 const RENDER = { rows: 512, columns: 512, pixelSpacingMm: 0.7 };
@@ -76,6 +76,16 @@ describe("reporting a study", () => {
     expect(b.result.report).toEqual(a.result.report);
     expect(b.result.findings.map((f) => f.probability)).toEqual(a.result.findings.map((f) => f.probability));
   });
+
+  it.each(["jpeg-baseline.dcm", "jpeg-lossless.dcm", "jpegls-lossless.dcm", "rle-8bit.dcm", "j2k-lossless.dcm", "htj2k-lossless.dcm", "deflated.dcm"])(
+    "reports a study stored compressed (%s)",
+    async (file) => {
+      const image = await studyImageFromFile(`test/fixtures/generated/${file}`);
+      const result = await reportStudy(model, tokenizer, [image]);
+      expect(result.report.findings.length).toBeGreaterThan(10);
+      expect(result.timings.decodeMs).toBeGreaterThan(0);
+    },
+  );
 
   it("refuses a study with no frontal image", async () => {
     const study = makePhantomStudy(FIRST_TEST_SEED + 5, RENDER);

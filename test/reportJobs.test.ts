@@ -6,6 +6,9 @@ import { startJobRunner, type JobRunner } from "../src/jobs/jobRunner.js";
 import { makePhantomStudy } from "../src/phantom/study.js";
 import { closeReportModel, openReportModel, studyJobHandler, type ReportModel } from "../src/pipeline/studyJob.js";
 import type { PipelineResult } from "../src/pipeline/reportStudy.js";
+import { readFile } from "node:fs/promises";
+import { parseHeader } from "../src/dicom/part10.js";
+import { stringValue } from "../src/dicom/dicomJson.js";
 import { startTestApp, storeInstances, type TestApp } from "./support/testApp.js";
 
 const FIRST_TEST_SEED = 2_000_301;
@@ -70,6 +73,19 @@ describe("report jobs from STOW-RS", () => {
     const job = await finishedJob(study.studyInstanceUID);
     expect(job).toMatchObject({ state: "failed", attempts: 1 });
     expect(job.lastError).toMatch(/no frontal chest image/);
+    expect((await t.api.get("/healthz")).status).toBe(200);
+  });
+
+  it("fails a study whose image does not decode, with the reason, without retrying", async () => {
+    const original = await readFile("test/fixtures/generated/jpeg-baseline.dcm");
+    // Overwrite the middle of the JPEG entropy-coded data: the header still parses, the pixels do not.
+    const damaged = Buffer.from(original);
+    damaged.fill(0xff, damaged.length - 600, damaged.length - 300);
+    const studyInstanceUID = stringValue(parseHeader(original, true)!.dataset, "0020000D")!;
+    expect((await storeInstances(t, [damaged])).status).toBe(200);
+    const job = await finishedJob(studyInstanceUID);
+    expect(job).toMatchObject({ state: "failed", attempts: 1 });
+    expect(job.lastError).toMatch(/JPEG|corrupt|decode/i);
     expect((await t.api.get("/healthz")).status).toBe(200);
   });
 });

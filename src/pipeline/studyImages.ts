@@ -2,7 +2,7 @@
 // first frame.
 import { readFile } from "node:fs/promises";
 import { stringValue } from "../dicom/dicomJson.js";
-import { readInstanceHeaderFromPrefix } from "../dicom/part10.js";
+import { parseHeader, Part10Error } from "../dicom/part10.js";
 import { decodeFirstFrame } from "../dicom/pixelData.js";
 import type { StudyImage } from "./reportStudy.js";
 
@@ -19,8 +19,9 @@ const TAG = {
 } as const;
 
 function attributesOf(part10: Buffer): Omit<StudyFile, "load"> {
-  const header = readInstanceHeaderFromPrefix(part10, part10.length);
-  if (!header) throw new Error("the DICOM header is incomplete");
+  // The whole file is in memory: its header parses without walking encapsulated fragments (decoding does that).
+  const header = parseHeader(part10, true);
+  if (!header) throw new Part10Error("malformed", "the DICOM header is incomplete");
   const value = (tag: string) => stringValue(header.dataset, tag);
   const viewPosition = value(TAG.ViewPosition);
   const seriesDescription = value(TAG.SeriesDescription);
