@@ -48,6 +48,8 @@ export interface ModelConfig {
   executionProviders: ("cuda" | "cpu")[];
   /** Threads inside one ONNX operator; 0 lets ONNX Runtime choose. */
   intraOpThreads: number;
+  /** Worker threads that decode and preprocess images; 0 does it on the main thread. */
+  imageWorkers: number;
 }
 
 /** The embedded job queue (src/jobs/). Durations in milliseconds. */
@@ -217,6 +219,7 @@ const environmentSchema = z.object({
       return providers as ("cuda" | "cpu")[];
     }),
   TRRG_INTRA_OP_THREADS: integer(0, 256).default(0),
+  TRRG_IMAGE_WORKERS: integer(0, 64).default(0),
 });
 
 export type Environment = Record<string, string | undefined>;
@@ -307,6 +310,7 @@ export function loadConfig(environment: Environment = process.env): Config {
       directory: env.TRRG_MODEL_DIR ? path.resolve(env.TRRG_MODEL_DIR) : BUNDLED_MODEL_DIR,
       executionProviders: env.TRRG_EXECUTION_PROVIDERS,
       intraOpThreads: env.TRRG_INTRA_OP_THREADS,
+      imageWorkers: env.TRRG_IMAGE_WORKERS,
     },
   };
 }
@@ -347,4 +351,5 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ["TRRG_MODEL_DIR", "model set folder: manifest.json, ONNX stages, tokenizer.json (default the bundled models/trrg-mini)"],
   ["TRRG_EXECUTION_PROVIDERS", "ONNX Runtime providers in order: cpu, or cuda,cpu (falls back to the CPU with a warning; default cpu)"],
   ["TRRG_INTRA_OP_THREADS", "threads inside one ONNX operator, 0 for ONNX Runtime's choice (default 0)"],
+  ["TRRG_IMAGE_WORKERS", "worker threads that decode and preprocess images, 0 for the main thread (default 0)"],
 ];

@@ -21,7 +21,8 @@ let reportModel: ReportModel;
 let runner: JobRunner;
 
 beforeAll(async () => {
-  t = await startTestApp({ TRRG_JOB_QUIET_PERIOD: "100ms" });
+  // Two image workers: the service's decode and preprocess off the main thread, as a busy site would run it.
+  t = await startTestApp({ TRRG_JOB_QUIET_PERIOD: "100ms", TRRG_IMAGE_WORKERS: "2" });
   reportModel = await openReportModel(t.services.config, t.services.logger);
   runner = startJobRunner(t.services, studyJobHandler(t.services, reportModel), { pollIntervalMs: 20 });
 });

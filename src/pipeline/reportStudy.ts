@@ -8,7 +8,9 @@ import type { ObservationName } from "../findings/observations.js";
 import type { LoadedModel } from "../inference/sessions.js";
 import type { ReportTokenizer } from "../inference/tokenizer.js";
 import { generateBeams, type Beam } from "./generate.js";
-import { preprocess, type DecodedImage } from "./preprocess.js";
+import { decodeFirstFrame } from "../dicom/pixelData.js";
+import type { PreparedImage } from "./imagePool.js";
+import { preprocess, type PreprocessSpec } from "./preprocess.js";
 import { confidentClues, encodeImage, interact, perceiveClues, type DecoderPrefix } from "./stages.js";
 
 export interface StudyImage {
@@ -18,8 +20,8 @@ export interface StudyImage {
   viewPosition?: string;
   /** (0008,103E) Series Description, for images without a View Position. */
   seriesDescription?: string;
-  /** Decodes the pixel data: only the chosen frontal image is decoded. */
-  load(): Promise<DecodedImage>;
+  /** The Part 10 bytes, read when the image is chosen: only the frontal image is decoded. */
+  read(): Promise<Buffer>;
 }
 
 export interface GeneratedReport {
@@ -119,7 +121,19 @@ export function findDisagreements(
   return out;
 }
 
+/** Decodes and preprocesses the chosen image; in this thread by default, or on a worker pool (imagePool.ts). */
+export type PrepareImage = (part10: Buffer, spec: PreprocessSpec) => Promise<PreparedImage>;
+
+export const prepareInThread: PrepareImage = async (part10, spec) => {
+  const started = performance.now();
+  const decoded = await decodeFirstFrame(part10);
+  const decodedAt = performance.now();
+  const input = preprocess(decoded, spec);
+  return { input, decodeMs: decodedAt - started, preprocessMs: performance.now() - decodedAt };
+};
+
 export interface PipelineOptions {
+  prepareImage?: PrepareImage;
   /** Beams for the first generation; 1 is greedy. */
   numBeams?: number;
   /** Beams for the regeneration after a contradiction. */
@@ -143,8 +157,8 @@ export async function reportStudy(
   if (!frontal) throw new NoFrontalImageError("the study has no frontal chest image (View Position PA or AP)");
   const { manifest } = model.set;
   const { eosTokenId, sectionTokenId, maxNewTokens } = manifest.generation;
-  const [decoded, decodeMs] = await timed(() => frontal.load());
-  const [input, preprocessMs] = await timed(() => preprocess(decoded, manifest.preprocess));
+  const prepare = options.prepareImage ?? prepareInThread;
+  const { input, decodeMs, preprocessMs } = await prepare(await frontal.read(), manifest.preprocess);
   const [features, visionMs] = await timed(() => encodeImage(model, input));
   const [perception, perceptionMs] = await timed(() => perceiveClues(model, features));
   const clueIndices = confidentClues(model, perception);

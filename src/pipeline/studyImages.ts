@@ -1,9 +1,8 @@
-// Study images from DICOM Part 10 files: the attributes the pipeline chooses the frontal view by, and the decoded
-// first frame.
+// Study images from DICOM Part 10 files: the attributes the pipeline chooses the frontal view by, and the bytes
+// it decodes once it has chosen.
 import { readFile } from "node:fs/promises";
 import { stringValue } from "../dicom/dicomJson.js";
 import { parseHeader, Part10Error } from "../dicom/part10.js";
-import { decodeFirstFrame } from "../dicom/pixelData.js";
 import type { StudyImage } from "./reportStudy.js";
 
 export interface StudyFile extends StudyImage {
@@ -18,7 +17,7 @@ const TAG = {
   SeriesDescription: "0008103E",
 } as const;
 
-function attributesOf(part10: Buffer): Omit<StudyFile, "load"> {
+function attributesOf(part10: Buffer): Omit<StudyFile, "read"> {
   // The whole file is in memory: its header parses without walking encapsulated fragments (decoding does that).
   const header = parseHeader(part10, true);
   if (!header) throw new Part10Error("malformed", "the DICOM header is incomplete");
@@ -35,14 +34,14 @@ function attributesOf(part10: Buffer): Omit<StudyFile, "load"> {
 }
 
 /**
- * Reads the header of one instance (throws Part10Error when it is not DICOM); the pixel data is decoded when the
- * pipeline asks for it (throws PixelDecodeError then).
+ * Reads the header of one instance (throws Part10Error when it is not DICOM); the pixel data is decoded by the
+ * pipeline once it has chosen the image (PixelDecodeError then).
  */
 export function studyImageFromPart10(part10: Buffer): StudyFile {
-  return { ...attributesOf(part10), load: () => decodeFirstFrame(part10) };
+  return { ...attributesOf(part10), read: () => Promise.resolve(part10) };
 }
 
-/** As studyImageFromPart10, without holding the file in memory until it is decoded. */
+/** As studyImageFromPart10, without holding the file in memory until it is chosen. */
 export async function studyImageFromFile(path: string): Promise<StudyFile> {
-  return { ...attributesOf(await readFile(path)), load: async () => decodeFirstFrame(await readFile(path)) };
+  return { ...attributesOf(await readFile(path)), read: () => readFile(path) };
 }

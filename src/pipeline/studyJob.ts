@@ -12,12 +12,15 @@ import { PermanentJobError, type JobHandler } from "../jobs/jobRunner.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import type { Services } from "../services.js";
+import { ImagePool } from "./imagePool.js";
 import { NoFrontalImageError, reportStudy, type PipelineResult } from "./reportStudy.js";
 import { studyImageFromFile } from "./studyImages.js";
 
 export interface ReportModel {
   model: LoadedModel;
   tokenizer: ReportTokenizer;
+  /** Decodes and preprocesses off the main thread (TRRG_IMAGE_WORKERS > 0). */
+  images?: ImagePool;
 }
 
 /** Loads the configured model set; throws ModelSetError (with the reason) on a set that does not check out. */
@@ -28,16 +31,18 @@ export async function openReportModel(config: Config, logger: Logger): Promise<R
     intraOpThreads: config.model.intraOpThreads,
     logger,
   });
-  return { model, tokenizer: await loadTokenizer(set) };
+  const tokenizer = await loadTokenizer(set);
+  return config.model.imageWorkers > 0 ? { model, tokenizer, images: new ImagePool(config.model.imageWorkers) } : { model, tokenizer };
 }
 
 export async function closeReportModel(reportModel: ReportModel): Promise<void> {
+  await reportModel.images?.close();
   await closeModel(reportModel.model);
 }
 
 const STUDY_PROBLEMS = [NoFrontalImageError, PixelDecodeError, Part10Error];
 
-async function runStudyJob(services: Services, { model, tokenizer }: ReportModel, job: Job, signal: AbortSignal): Promise<PipelineResult> {
+async function runStudyJob(services: Services, { model, tokenizer, images: pool }: ReportModel, job: Job, signal: AbortSignal): Promise<PipelineResult> {
   const { manifest } = model.set;
   if (job.model.name !== manifest.name || job.model.version !== manifest.version) {
     throw new PermanentJobError(`the job asks for model ${job.model.name} ${job.model.version}; this process runs ${manifest.name} ${manifest.version}`);
@@ -52,7 +57,7 @@ async function runStudyJob(services: Services, { model, tokenizer }: ReportModel
   try {
     const images = await Promise.all(rows.map((r) => studyImageFromFile(path.join(services.files.root, r.file_path))));
     signal.throwIfAborted();
-    return await reportStudy(model, tokenizer, images);
+    return await reportStudy(model, tokenizer, images, pool ? { prepareImage: (part10, spec) => pool.prepare(part10, spec) } : {});
   } catch (error) {
     if (STUDY_PROBLEMS.some((kind) => error instanceof kind)) throw new PermanentJobError((error as Error).message);
     throw error;

@@ -70,7 +70,7 @@ describe("loadConfig", () => {
     expect(config.model.directory).toMatch(/models[/\\]trrg-mini$/);
     expect(config.model.executionProviders).toEqual(["cpu"]);
     const gpu = loadConfig({ TRRG_MODEL_DIR: "site-model", TRRG_EXECUTION_PROVIDERS: "CUDA, cpu", TRRG_INTRA_OP_THREADS: "4" });
-    expect(gpu.model).toEqual({ directory: path.resolve("site-model"), executionProviders: ["cuda", "cpu"], intraOpThreads: 4 });
+    expect(gpu.model).toEqual({ directory: path.resolve("site-model"), executionProviders: ["cuda", "cpu"], intraOpThreads: 4, imageWorkers: 0 });
   });
 
   it("rejects an execution provider it does not know, by name", () => {

@@ -1,9 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { selectFrontal, type StudyImage } from "../../src/pipeline/reportStudy.js";
 
-const image = { rows: 1, columns: 1, pixels: new Float32Array(1), photometricInterpretation: "MONOCHROME2" as const };
 function view(uid: string, viewPosition?: string, seriesDescription?: string): StudyImage {
-  return { sopInstanceUID: uid, seriesInstanceUID: `s${uid}`, load: () => Promise.resolve(image), ...(viewPosition === undefined ? {} : { viewPosition }), ...(seriesDescription === undefined ? {} : { seriesDescription }) };
+  return { sopInstanceUID: uid, seriesInstanceUID: `s${uid}`, read: () => Promise.resolve(Buffer.alloc(0)), ...(viewPosition === undefined ? {} : { viewPosition }), ...(seriesDescription === undefined ? {} : { seriesDescription }) };
 }
 
 describe("choosing the frontal image of a study", () => {
