@@ -34,6 +34,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   }
   await auditApplication(services, "start");
   const handler = options.jobHandler ?? options.createJobHandler?.(services);
+  if (handler) await services.studyTrigger.sweep();
   const runner: JobRunner | undefined = handler ? startJobRunner(services, handler) : undefined;
   // STOW-RS uploads of large studies take long; the defaults would cut them off.
   server.requestTimeout = 0;

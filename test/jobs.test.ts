@@ -342,6 +342,19 @@ describe("the server with a job handler", () => {
 });
 
 describe("study-stable trigger (STOW-RS)", () => {
+  it("queues at start a recent stored study whose job was lost, and leaves the others alone", async () => {
+    const lost = newUid();
+    const old = newUid();
+    for (const study of [lost, old]) expect((await storeInstances(t, [makeInstance({ studyInstanceUID: study })])).status).toBe(200);
+    // As if the process had died between the index commit and the job insert; and one study from last week.
+    await t.services.db.deleteFrom("jobs").where("study_instance_uid", "in", [lost, old]).execute();
+    await t.services.db.updateTable("studies").set({ updated_at: new Date(Date.now() - 7 * 86_400_000).toISOString() }).where("study_instance_uid", "=", old).execute();
+    expect(await t.services.studyTrigger.sweep()).toBe(1);
+    expect(await t.services.jobs.listByStudy(lost)).toMatchObject([{ state: "queued", trigger: "stow" }]);
+    expect(await t.services.jobs.listByStudy(old)).toEqual([]);
+    expect(await t.services.studyTrigger.sweep()).toBe(0);
+  });
+
   it("queues one job per stored study, due a quiet period after the last instance, pushed back while instances arrive", async () => {
     const study = newUid();
     const series = newUid();

@@ -114,6 +114,28 @@ export class JobQueue {
     );
   }
 
+  /** Studies stored or updated since `since` that have no job for this model version (their enqueue was lost). */
+  async studiesWithoutJob(model: ModelIdentity, since: Date): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom("studies")
+      .select("studies.study_instance_uid")
+      .where("studies.updated_at", ">=", since.toISOString())
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom("jobs")
+              .select("jobs.id")
+              .whereRef("jobs.study_instance_uid", "=", "studies.study_instance_uid")
+              .where("jobs.model_name", "=", model.name)
+              .where("jobs.model_version", "=", model.version),
+          ),
+        ),
+      )
+      .orderBy("studies.study_instance_uid")
+      .execute();
+    return rows.map((r) => r.study_instance_uid);
+  }
+
   /** The wait before retry n (n ≥ 1): exponential, capped. */
   backoffMs(attempt: number): number {
     return Math.min(this.settings.retryCapMs, this.settings.retryBaseMs * 2 ** Math.max(0, attempt - 1));

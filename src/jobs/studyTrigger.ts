@@ -15,6 +15,8 @@ export interface StudyTriggerOptions {
   clock?: () => Date;
 }
 
+const SWEEP_WINDOW_MS = 24 * 3_600_000;
+
 export class StudyTrigger {
   private model: Promise<ModelIdentity> | undefined;
 
@@ -53,6 +55,18 @@ export class StudyTrigger {
         this.options.logger.error({ error: error instanceof Error ? error.name : typeof error }, "study could not be queued for reporting");
       }
     }
+  }
+
+  /**
+   * Queues the studies of the last day that have no job for the current model: a process that died between
+   * storing an instance and queueing its study loses nothing. Older studies are left alone, so that installing a
+   * new model version does not re-report the whole archive. Run at start, before the runner; returns the count.
+   */
+  async sweep(): Promise<number> {
+    const since = new Date(this.now().getTime() - SWEEP_WINDOW_MS);
+    const missing = await this.queue.studiesWithoutJob(await this.modelIdentity(), since);
+    await this.studiesReceived(missing);
+    return missing.length;
   }
 
   /** A UPS workitem or a command asks for this study's report now. */
