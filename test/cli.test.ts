@@ -1,16 +1,14 @@
 // The command line as an operator runs it: the built CLI in its own process.
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cli, CLI_ARGS } from "./support/cli.js";
 import { freePort } from "./support/rawHttp.js";
 
-const run = promisify(execFile);
-const CLI = ["--import", "tsx", path.join(import.meta.dirname, "..", "src", "main.ts")];
 let dataDir: string;
 
 beforeAll(async () => {
@@ -19,13 +17,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
-
-function cli(args: string[], env: Record<string, string> = {}) {
-  return run(process.execPath, [...CLI, ...args], { env: { ...process.env, ...env } }).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
-  );
-}
 
 describe("trrg-gateway command line", () => {
   it("prints usage and every setting for --help", async () => {
@@ -69,7 +60,7 @@ describe("trrg-gateway command line", () => {
   it("serves on its embedded defaults: token from the embedded server, a protected route, audit verify", async () => {
     const port = await freePort();
     const env = { TRRG_PORT: String(port), TRRG_DATA_DIR: dataDir };
-    const child = spawn(process.execPath, [...CLI, "serve"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...CLI_ARGS, "serve"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let logs = "";
     child.stdout.on("data", (chunk: Buffer) => (logs += chunk.toString()));
     try {

@@ -1,25 +1,15 @@
 // Phantom studies as a PACS would send them: valid DICOM that STOW-RS accepts, and the `phantom` command that
 // writes them with their ground truth.
-import { execFile } from "node:child_process";
 import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import dcmjs from "dcmjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makePhantomStudy } from "../src/phantom/study.js";
+import { cli } from "./support/cli.js";
 import { startTestApp, storeInstances, type TestApp } from "./support/testApp.js";
 
-const run = promisify(execFile);
-const CLI = ["--import", "tsx", path.join(import.meta.dirname, "..", "src", "main.ts")];
 const SMALL = { rows: 256, columns: 256, pixelSpacingMm: 1.4, bitsStored: 12 as const };
-
-function cli(args: string[]) {
-  return run(process.execPath, [...CLI, ...args]).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
-  );
-}
 
 function naturalized(part10: Buffer): Record<string, unknown> {
   const dict = dcmjs.data.DicomMessage.readFile(new Uint8Array(part10).buffer);

@@ -1,20 +1,10 @@
 // `trrg-gateway report`: the pipeline without a server, run as an operator runs it.
-import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runPhantomCommand } from "../src/phantom/phantomCommand.js";
-
-const run = promisify(execFile);
-const CLI = ["--import", "tsx", path.join(import.meta.dirname, "..", "src", "main.ts")];
-function cli(args: string[]) {
-  return run(process.execPath, [...CLI, ...args]).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
-  );
-}
+import { cli } from "./support/cli.js";
 
 describe("trrg-gateway report", () => {
   let dir: string;

@@ -10,6 +10,7 @@ import { loadModelSet } from "../../src/inference/manifest.js";
 import { closeModel, openModel } from "../../src/inference/sessions.js";
 import { loadTokenizer } from "../../src/inference/tokenizer.js";
 import { generateGreedy } from "../../src/pipeline/generate.js";
+import { decodeReport, reportText } from "../../src/pipeline/reportStudy.js";
 import { confidentClues, encodeImage, interact, perceiveClues } from "../../src/pipeline/stages.js";
 import { auroc, corpusBleu4, meanRougeL } from "./evaluationMetrics.js";
 
@@ -20,7 +21,6 @@ interface TestRecord {
   report: { findings: string; impression: string };
 }
 
-const reportText = (findings: string, impression: string) => `FINDINGS: ${findings}\n\nIMPRESSION: ${impression}`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { data: { type: "string" }, model: { type: "string" }, limit: { type: "string" } } });
@@ -47,11 +47,8 @@ async function main(): Promise<void> {
     const clues = confidentClues(model, perception);
     const prefix = await interact(model, features, perception, clues);
     const { tokenIds } = await generateGreedy(model, prefix, { maxNewTokens, stopTokenIds: [eosTokenId] });
-    const split = tokenIds.indexOf(sectionTokenId);
-    const findings = tokenizer.decode(split < 0 ? tokenIds : tokenIds.slice(0, split));
-    const impression = split < 0 ? "" : tokenizer.decode(tokenIds.slice(split + 1));
-    const generated = reportText(findings, impression);
-    const reference = reportText(record.report.findings, record.report.impression);
+    const generated = reportText(decodeReport(tokenizer, tokenIds, sectionTokenId));
+    const reference = reportText(record.report);
     probabilities.push(perception.probabilities);
     pairs.push({ reference: record.labels, generated: labelStatuses(generated) });
     texts.push({ reference, candidate: generated });

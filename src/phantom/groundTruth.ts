@@ -2,7 +2,7 @@
 // reference report (reportGrammar.ts) and the pixels (render.ts) are both made from one PhantomCase, so the text
 // and the image agree by construction; tests check the text against the findings labeler.
 import type { Laterality } from "../findings/labeler.js";
-import type { MentionedObservation } from "../findings/observations.js";
+import { MENTIONED_OBSERVATIONS, type MentionedObservation } from "../findings/observations.js";
 import { Random } from "./random.js";
 
 export type Side = "left" | "right";
@@ -28,20 +28,10 @@ export type PhantomFinding =
 /** The observations a phantom can draw. Pneumonia is a clinical reading of a consolidation, never drawn itself. */
 export type DrawnObservation = PhantomFinding["observation"];
 
-export const DRAWN_OBSERVATIONS: readonly DrawnObservation[] = [
-  "Enlarged Cardiomediastinum",
-  "Cardiomegaly",
-  "Lung Opacity",
-  "Lung Lesion",
-  "Edema",
-  "Consolidation",
-  "Atelectasis",
-  "Pneumothorax",
-  "Pleural Effusion",
-  "Pleural Other",
-  "Fracture",
-  "Support Devices",
-];
+/** In the CheXpert order (observations.ts), which is also the order of the model's findings. */
+export const DRAWN_OBSERVATIONS: readonly DrawnObservation[] = MENTIONED_OBSERVATIONS.filter(
+  (o): o is DrawnObservation => o !== "Pneumonia",
+);
 
 export interface PhantomSubject {
   sex: "F" | "M";

@@ -68,15 +68,24 @@ function argmaxOfLastRow(logits: ort.Tensor): number {
   return best;
 }
 
+/**
+ * The inputs of the first decoder pass: the prefix followed by the BOS token's embedding, positions counted over
+ * the unmasked prefix (padded clue slots take no position), and the position the next token will have.
+ */
+async function firstPass(model: LoadedModel, prefix: DecoderPrefix) {
+  const prefixMask = Array.from(prefix.mask.data as BigInt64Array);
+  const position = prefixMask.filter((m) => m === 1n).length;
+  const inputs = concatSequence(prefix.embeddings, await embedTokens(model, [model.set.manifest.generation.bosTokenId]));
+  const positions = BigInt64Array.from({ length: inputs.dims[1] as number }, (_, i) => BigInt(Math.min(i, position)));
+  return { inputs, positions, mask: [...prefixMask, 1n], position };
+}
+
 /** Greedy decoding: the most likely token at every step. */
 export async function generateGreedy(model: LoadedModel, prefix: DecoderPrefix, options: GenerationOptions): Promise<GeneratedTokens> {
-  const { bosTokenId } = model.set.manifest.generation;
   const maxPositions = model.set.manifest.stages.decoder.maxPositions;
-  const prefixMask = Array.from(prefix.mask.data as BigInt64Array);
-  const mask: bigint[] = [...prefixMask, 1n];
-  let position = prefixMask.filter((m) => m === 1n).length;
-  let inputs = concatSequence(prefix.embeddings, await embedTokens(model, [bosTokenId]));
-  let positions = BigInt64Array.from({ length: inputs.dims[1] as number }, (_, i) => BigInt(Math.min(i, position)));
+  const first = await firstPass(model, prefix);
+  const mask = first.mask;
+  let { inputs, positions, position } = first;
   let cache = emptyCache(model);
   const tokenIds: number[] = [];
   while (tokenIds.length < options.maxNewTokens && position < maxPositions) {
@@ -154,13 +163,8 @@ function ranked(beam: LiveBeam, lengthPenalty: number, finish: GeneratedTokens["
  * decoder. Returns the finished beams, best first. With numBeams 1 it is greedy decoding.
  */
 export async function generateBeams(model: LoadedModel, prefix: DecoderPrefix, options: BeamOptions): Promise<Beam[]> {
-  const { bosTokenId } = model.set.manifest.generation;
   const maxPositions = model.set.manifest.stages.decoder.maxPositions;
-  const prefixMask = Array.from(prefix.mask.data as BigInt64Array);
-  let position = prefixMask.filter((m) => m === 1n).length;
-  let mask: bigint[] = [...prefixMask, 1n];
-  let inputs = concatSequence(prefix.embeddings, await embedTokens(model, [bosTokenId]));
-  let positions = BigInt64Array.from({ length: inputs.dims[1] as number }, (_, i) => BigInt(Math.min(i, position)));
+  let { inputs, positions, mask, position } = await firstPass(model, prefix);
   let cache = emptyCache(model);
   let live: LiveBeam[] = [{ tokenIds: [], logProbability: 0 }];
   const finished: Beam[] = [];

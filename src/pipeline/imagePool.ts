@@ -77,7 +77,9 @@ export class ImagePool {
     const worker = this.workers[this.nextWorker++ % this.workers.length] as Worker;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, part10: new Uint8Array(part10), spec } satisfies PrepareRequest);
+      // One copy (the Buffer may share a pooled ArrayBuffer), then moved to the worker rather than cloned again.
+      const bytes = new Uint8Array(part10);
+      worker.postMessage({ id, part10: bytes, spec } satisfies PrepareRequest, [bytes.buffer]);
     });
   }
 

@@ -91,7 +91,8 @@ export function selectFrontal(images: readonly StudyImage[]): StudyImage | undef
   return images.find((i) => !LATERAL_VIEWS.includes(view(i)) && !described(i, /\bLAT/i));
 }
 
-function decodeReport(tokenizer: ReportTokenizer, tokenIds: readonly number[], sectionTokenId: number): GeneratedReport {
+/** Generated tokens to text: the findings, then the impression after the section token. */
+export function decodeReport(tokenizer: ReportTokenizer, tokenIds: readonly number[], sectionTokenId: number): GeneratedReport {
   const split = tokenIds.indexOf(sectionTokenId);
   return split < 0
     ? { findings: tokenizer.decode(tokenIds), impression: "" }
