@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FINDING_CODES, RADLEX, SNOMED_CT, codingsFor } from "../../src/findings/codes.js";
+import { DICOM_DCM, FINDING_CODES, RADLEX, SNOMED_CT, codingsFor } from "../../src/findings/codes.js";
 import { OBSERVATIONS } from "../../src/findings/observations.js";
 
 // Verhoeff check digit (used by SNOMED CT identifiers).
@@ -79,6 +79,15 @@ describe("FINDING_CODES", () => {
     }
   });
 
+  it("gives every DICOM code the DCM form", () => {
+    for (const name of OBSERVATIONS) {
+      const dicom = FINDING_CODES[name].dicom;
+      if (dicom === undefined) continue;
+      expect(dicom.code, name).toMatch(/^1\d{5}$/);
+      expect(dicom.display.length, name).toBeGreaterThan(0);
+    }
+  });
+
   it("explains every missing code with a note", () => {
     for (const name of OBSERVATIONS) {
       const entry = FINDING_CODES[name];
@@ -98,9 +107,11 @@ describe("FINDING_CODES", () => {
 });
 
 describe("codingsFor", () => {
-  it("uses the SNOMED CT and RadLex system URIs", () => {
+  it("uses the SNOMED CT, RadLex and DICOM system URIs", () => {
     expect(SNOMED_CT).toBe("http://snomed.info/sct");
     expect(RADLEX).toBe("http://radlex.org");
+    // The URI FHIR R4 lists for DICOM Controlled Terminology (terminologies-systems.html).
+    expect(DICOM_DCM).toBe("http://dicom.nema.org/resources/ontology/DCM");
   });
 
   it("returns one coding per code present, with the right system", () => {
@@ -110,16 +121,19 @@ describe("codingsFor", () => {
       const expected = [
         ...(entry.snomed === undefined ? [] : [{ system: SNOMED_CT, ...entry.snomed }]),
         ...(entry.radlex === undefined ? [] : [{ system: RADLEX, ...entry.radlex }]),
+        ...(entry.dicom === undefined ? [] : [{ system: DICOM_DCM, ...entry.dicom }]),
       ];
       expect(codings, name).toEqual(expected);
-      for (const coding of codings) expect([SNOMED_CT, RADLEX]).toContain(coding.system);
+      for (const coding of codings) expect([SNOMED_CT, RADLEX, DICOM_DCM]).toContain(coding.system);
     }
   });
 
-  it("codes Pneumothorax in SNOMED CT and returns nothing for Support Devices", () => {
+  it("codes Pneumothorax in SNOMED CT and RadLex, Lung Opacity in DICOM, and nothing for Support Devices", () => {
     expect(codingsFor("Pneumothorax")).toEqual([
       { system: SNOMED_CT, code: "36118008", display: "Pneumothorax (disorder)" },
+      { system: RADLEX, code: "RID5352", display: "pneumothorax" },
     ]);
+    expect(codingsFor("Lung Opacity")).toEqual([{ system: DICOM_DCM, code: "112001", display: "Opacity" }]);
     expect(codingsFor("Support Devices")).toEqual([]);
   });
 });
