@@ -2,7 +2,9 @@
 // (test seeds), read from DICOM Part 10 bytes as the service reads them.
 //   - per-study latency p50/p95 of each stage: decode, preprocess, vision, perception, interaction, generation
 //     (and per generated token), labelling;
-//   - studies per minute with 1, 2 and 4 studies in flight (one process, one set of ONNX sessions);
+//   - studies per minute with 1, 2 and 4 studies in flight (one process, one set of ONNX sessions), decoding
+//     images on the main thread or on 2 worker threads, generating each report alone or in batches of the
+//     reports in flight (GreedyBatcher, TRRG_GENERATION_BATCH);
 //   - peak resident memory.
 // Target (issue 6): p50 under 300 ms per study on this 2-core machine, throughput growing with concurrency until
 // the cores are full. No peer runs beside it: no other TRRG implementation is installed here.
@@ -13,6 +15,7 @@ import { BUNDLED_MODEL_DIR } from "../src/inference/modelLocation.js";
 import { closeModel, openModel } from "../src/inference/sessions.js";
 import { loadTokenizer } from "../src/inference/tokenizer.js";
 import { makePhantomStudy } from "../src/phantom/study.js";
+import { GreedyBatcher } from "../src/pipeline/greedyBatcher.js";
 import { ImagePool } from "../src/pipeline/imagePool.js";
 import { reportStudy, type PipelineOptions, type StageTimings } from "../src/pipeline/reportStudy.js";
 import { studyImageFromPart10 } from "../src/pipeline/studyImages.js";
@@ -65,8 +68,8 @@ async function main(): Promise<void> {
     "| --- | --- | --- |",
     ...stages.map(([name, f]) => `| ${name} | ${percentile(rows.map(f), 50).toFixed(1)} | ${percentile(rows.map(f), 95).toFixed(1)} |`),
     "",
-    "| studies in flight | studies per minute, decoding on the main thread | with 2 image workers |",
-    "| --- | --- | --- |",
+    "| studies in flight | studies per minute, decoding on the main thread | with 2 image workers | main thread, batched generation | 2 image workers, batched generation |",
+    "| --- | --- | --- | --- | --- |",
   ];
   const pool = new ImagePool(2);
   const throughput = async (concurrency: number, options: PipelineOptions) => {
@@ -80,9 +83,14 @@ async function main(): Promise<void> {
     return ((studies.length / (performance.now() - started)) * 60_000).toFixed(0);
   };
   const withPool: PipelineOptions = { prepareImage: (part10, spec) => pool.prepare(part10, spec) };
+  const { eosTokenId, maxNewTokens } = set.manifest.generation;
+  const greedyBatcher = new GreedyBatcher(model, { maxNewTokens, stopTokenIds: [eosTokenId] }, 4);
   await runStudy(studies[0] as Buffer[], withPool); // warm the workers
   for (const concurrency of [1, 2, 4]) {
-    lines.push(`| ${concurrency} | ${await throughput(concurrency, {})} | ${await throughput(concurrency, withPool)} |`);
+    const variants = [{}, withPool, { greedyBatcher }, { ...withPool, greedyBatcher }];
+    const perMinute: string[] = [];
+    for (const options of variants) perMinute.push(await throughput(concurrency, options));
+    lines.push(`| ${concurrency} | ${perMinute.join(" | ")} |`);
   }
   await pool.close();
   clearInterval(sample);

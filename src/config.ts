@@ -50,6 +50,8 @@ export interface ModelConfig {
   intraOpThreads: number;
   /** Worker threads that decode and preprocess images; 0 does it on the main thread. */
   imageWorkers: number;
+  /** The most concurrent reports whose greedy generation runs as one batch; 1 generates each alone. */
+  generationBatch: number;
 }
 
 /** The embedded job queue (src/jobs/). Durations in milliseconds. */
@@ -220,6 +222,7 @@ const environmentSchema = z.object({
     }),
   TRRG_INTRA_OP_THREADS: integer(0, 256).default(0),
   TRRG_IMAGE_WORKERS: integer(0, 64).default(0),
+  TRRG_GENERATION_BATCH: integer(1, 64).default(4),
 });
 
 export type Environment = Record<string, string | undefined>;
@@ -311,6 +314,7 @@ export function loadConfig(environment: Environment = process.env): Config {
       executionProviders: env.TRRG_EXECUTION_PROVIDERS,
       intraOpThreads: env.TRRG_INTRA_OP_THREADS,
       imageWorkers: env.TRRG_IMAGE_WORKERS,
+      generationBatch: env.TRRG_GENERATION_BATCH,
     },
   };
 }
@@ -352,4 +356,5 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ["TRRG_EXECUTION_PROVIDERS", "ONNX Runtime providers in order: cpu, or cuda,cpu (falls back to the CPU with a warning; default cpu)"],
   ["TRRG_INTRA_OP_THREADS", "threads inside one ONNX operator, 0 for ONNX Runtime's choice (default 0)"],
   ["TRRG_IMAGE_WORKERS", "worker threads that decode and preprocess images, 0 for the main thread (default 0)"],
+  ["TRRG_GENERATION_BATCH", "most concurrent reports generated as one decoder batch, 1 to 64; 1 turns batching off (default 4)"],
 ];

@@ -22,7 +22,8 @@ let runner: JobRunner;
 
 beforeAll(async () => {
   // Two image workers: the service's decode and preprocess off the main thread, as a busy site would run it.
-  t = await startTestApp({ TRRG_JOB_QUIET_PERIOD: "100ms", TRRG_IMAGE_WORKERS: "2" });
+  // Three jobs at once: their reports are generated in shared decoder batches (TRRG_GENERATION_BATCH defaults to 4).
+  t = await startTestApp({ TRRG_JOB_QUIET_PERIOD: "100ms", TRRG_IMAGE_WORKERS: "2", TRRG_JOB_CONCURRENCY: "3" });
   reportModel = await openReportModel(t.services.config, t.services.logger);
   runner = startJobRunner(t.services, studyJobHandler(t.services, reportModel), { pollIntervalMs: 20 });
 });

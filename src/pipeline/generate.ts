@@ -18,11 +18,11 @@ export interface GeneratedTokens {
 
 type Cache = Record<string, ort.Tensor>;
 
-function emptyCache(model: LoadedModel): Cache {
+function emptyCache(model: LoadedModel, batch = 1): Cache {
   const { layers, heads, headDim } = model.set.manifest.stages.decoder;
   const cache: Cache = {};
   for (let i = 0; i < layers; i++) {
-    for (const kind of ["key", "value"]) cache[`past_key_values.${i}.${kind}`] = new ort.Tensor("float32", new Float32Array(0), [1, heads, 0, headDim]);
+    for (const kind of ["key", "value"]) cache[`past_key_values.${i}.${kind}`] = new ort.Tensor("float32", new Float32Array(0), [batch, heads, 0, headDim]);
   }
   return cache;
 }
@@ -44,69 +44,121 @@ async function embedTokens(model: LoadedModel, ids: readonly number[]): Promise<
   return embeds;
 }
 
-function concatSequence(a: ort.Tensor, b: ort.Tensor): ort.Tensor {
-  const [, lengthA, width] = a.dims as [number, number, number];
-  const [, lengthB] = b.dims as [number, number, number];
-  const data = new Float32Array((lengthA + lengthB) * width);
-  data.set(a.data as Float32Array, 0);
-  data.set(b.data as Float32Array, lengthA * width);
-  return new ort.Tensor("float32", data, [1, lengthA + lengthB, width]);
-}
-
-function argmaxOfLastRow(logits: ort.Tensor): number {
-  const [, length, vocab] = logits.dims as [number, number, number];
-  const data = logits.data as Float32Array;
-  let best = 0;
-  let bestValue = -Infinity;
-  for (let v = 0, offset = (length - 1) * vocab; v < vocab; v++) {
-    const value = data[offset + v] as number;
-    if (value > bestValue) {
-      bestValue = value;
-      best = v;
-    }
-  }
-  return best;
-}
-
-/**
- * The inputs of the first decoder pass: the prefix followed by the BOS token's embedding, positions counted over
- * the unmasked prefix (padded clue slots take no position), and the position the next token will have.
- */
+/** The first decoder pass of one prefix (see firstBatchPass), and the position the next token will have. */
 async function firstPass(model: LoadedModel, prefix: DecoderPrefix) {
-  const prefixMask = Array.from(prefix.mask.data as BigInt64Array);
-  const position = prefixMask.filter((m) => m === 1n).length;
-  const inputs = concatSequence(prefix.embeddings, await embedTokens(model, [model.set.manifest.generation.bosTokenId]));
-  const positions = BigInt64Array.from({ length: inputs.dims[1] as number }, (_, i) => BigInt(Math.min(i, position)));
-  return { inputs, positions, mask: [...prefixMask, 1n], position };
+  const batch = await firstBatchPass(model, [prefix]);
+  return {
+    inputs: batch.inputs as ort.Tensor,
+    positions: batch.positions.data as BigInt64Array,
+    mask: batch.mask[0] as bigint[],
+    position: batch.nextPositions[0] as number,
+  };
 }
 
 /** Greedy decoding: the most likely token at every step. */
 export async function generateGreedy(model: LoadedModel, prefix: DecoderPrefix, options: GenerationOptions): Promise<GeneratedTokens> {
-  const maxPositions = model.set.manifest.stages.decoder.maxPositions;
-  const first = await firstPass(model, prefix);
-  const mask = first.mask;
-  let { inputs, positions, position } = first;
-  let cache = emptyCache(model);
-  const tokenIds: number[] = [];
-  while (tokenIds.length < options.maxNewTokens && position < maxPositions) {
+  const [generated] = await generateGreedyBatch(model, [prefix], options);
+  return generated as GeneratedTokens;
+}
+
+/**
+ * The first decoder pass of several prefixes as one batch: each prefix is padded at its end to the longest one
+ * (padded slots masked and given no position), then followed by the BOS token. Masked keys get no attention
+ * weight, so every row decodes as it would alone.
+ */
+async function firstBatchPass(model: LoadedModel, prefixes: readonly DecoderPrefix[]) {
+  const width = prefixes[0]?.embeddings.dims[2] as number;
+  const longest = Math.max(...prefixes.map((p) => p.embeddings.dims[1] as number));
+  const length = longest + 1;
+  const bos = (await embedTokens(model, [model.set.manifest.generation.bosTokenId])).data as Float32Array;
+  const data = new Float32Array(prefixes.length * length * width);
+  const mask = new BigInt64Array(prefixes.length * length);
+  const positions = new BigInt64Array(prefixes.length * length);
+  const nextPositions = prefixes.map((prefix, row) => {
+    const prefixMask = prefix.mask.data as BigInt64Array;
+    const real = prefixMask.filter((m) => m === 1n).length;
+    data.set(prefix.embeddings.data as Float32Array, row * length * width);
+    data.set(bos, (row * length + longest) * width);
+    mask.set(prefixMask, row * length);
+    mask[row * length + longest] = 1n;
+    for (let i = 0; i < length; i++) positions[row * length + i] = BigInt(i === longest ? real : Math.min(i, real));
+    return real;
+  });
+  return {
+    inputs: new ort.Tensor("float32", data, [prefixes.length, length, width]),
+    mask: Array.from({ length: prefixes.length }, (_, row) => Array.from(mask.subarray(row * length, (row + 1) * length))),
+    positions: new ort.Tensor("int64", positions, [prefixes.length, length]),
+    nextPositions,
+  };
+}
+
+/** The most likely token of each row, read from the last position of the logits [B, T, V]. */
+function argmaxOfLastRows(logits: ort.Tensor): number[] {
+  const [batch, length, vocab] = logits.dims as [number, number, number];
+  const data = logits.data as Float32Array;
+  return Array.from({ length: batch }, (_, row) => {
+    let best = 0;
+    let bestValue = -Infinity;
+    for (let v = 0, offset = (row * length + length - 1) * vocab; v < vocab; v++) {
+      const value = data[offset + v] as number;
+      if (value > bestValue) {
+        bestValue = value;
+        best = v;
+      }
+    }
+    return best;
+  });
+}
+
+/**
+ * Greedy decoding of several reports at once, one decoder run per step for the whole batch: on a CPU a step of
+ * a few rows costs little more than a step of one (bench/pipeline.ts measures it). A row that has stopped rides
+ * along until every row has stopped, its tokens no longer recorded.
+ */
+export async function generateGreedyBatch(
+  model: LoadedModel,
+  prefixes: readonly DecoderPrefix[],
+  options: GenerationOptions,
+): Promise<GeneratedTokens[]> {
+  const { maxPositions } = model.set.manifest.stages.decoder;
+  const first = await firstBatchPass(model, prefixes);
+  const masks = first.mask;
+  const rowPositions = [...first.nextPositions];
+  let inputs: ort.Tensor = first.inputs;
+  let positions: ort.Tensor = first.positions;
+  let cache = emptyCache(model, prefixes.length);
+  const results: (GeneratedTokens | undefined)[] = prefixes.map(() => undefined);
+  const tokens: number[][] = prefixes.map(() => []);
+  for (let step = 0; results.some((r) => r === undefined); step++) {
     const result = await model.sessions.decoder.run({
       inputs_embeds: inputs,
-      attention_mask: new ort.Tensor("int64", BigInt64Array.from(mask), [1, mask.length]),
-      position_ids: new ort.Tensor("int64", positions, [1, positions.length]),
+      attention_mask: new ort.Tensor("int64", BigInt64Array.from(masks.flat()), [prefixes.length, (masks[0] as bigint[]).length]),
+      position_ids: positions,
       ...cache,
     });
     const logits = result.logits;
     if (!logits) throw new Error("model output logits is missing");
-    const token = argmaxOfLastRow(logits);
-    if (options.stopTokenIds.includes(token)) return { tokenIds, finish: "stop" };
-    tokenIds.push(token);
+    const next = argmaxOfLastRows(logits);
+    next.forEach((token, row) => {
+      if (results[row] !== undefined) return;
+      if (options.stopTokenIds.includes(token)) results[row] = { tokenIds: tokens[row] as number[], finish: "stop" };
+      else {
+        (tokens[row] as number[]).push(token);
+        const atLimit = step + 1 >= options.maxNewTokens || (rowPositions[row] as number) + 1 >= maxPositions;
+        if (atLimit) results[row] = { tokenIds: tokens[row] as number[], finish: "length" };
+      }
+    });
+    if (results.every((r) => r !== undefined)) break;
     cache = nextCache(result);
-    inputs = await embedTokens(model, [token]);
-    position += 1;
-    positions = BigInt64Array.of(BigInt(position));
-    mask.push(1n);
+    const embeds = await model.sessions.embedTokens.run({
+      input_ids: new ort.Tensor("int64", BigInt64Array.from(next.map(BigInt)), [prefixes.length, 1]),
+    });
+    inputs = embeds.inputs_embeds as ort.Tensor;
+    rowPositions.forEach((p, row) => (rowPositions[row] = p + 1));
+    positions = new ort.Tensor("int64", BigInt64Array.from(rowPositions.map(BigInt)), [prefixes.length, 1]);
+    for (const mask of masks) mask.push(1n);
   }
-  return { tokenIds, finish: "length" };
+  return results as GeneratedTokens[];
 }
 
 export interface BeamOptions extends GenerationOptions {

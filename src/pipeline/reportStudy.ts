@@ -7,11 +7,12 @@ import { labelReport } from "../findings/labeler.js";
 import type { ObservationName } from "../findings/observations.js";
 import type { LoadedModel } from "../inference/sessions.js";
 import type { ReportTokenizer } from "../inference/tokenizer.js";
-import { generateBeams, type Beam } from "./generate.js";
+import { generateBeams, type Beam, type GeneratedTokens } from "./generate.js";
+import type { GreedyBatcher } from "./greedyBatcher.js";
 import { decodeFirstFrame } from "../dicom/pixelData.js";
 import type { PreparedImage } from "./imagePool.js";
 import { preprocess, type PreprocessSpec } from "./preprocess.js";
-import { confidentClues, encodeImage, interact, perceiveClues, type DecoderPrefix } from "./stages.js";
+import { confidentClues, encodeImage, interact, perceiveClues, type CluePerception, type DecoderPrefix } from "./stages.js";
 
 export interface StudyImage {
   sopInstanceUID: string;
@@ -139,12 +140,75 @@ export interface PipelineOptions {
   numBeams?: number;
   /** Beams for the regeneration after a contradiction. */
   regenerationBeams?: number;
+  /** Greedy first passes of concurrent studies decoded as one batch (with numBeams 1). */
+  greedyBatcher?: GreedyBatcher;
 }
 
 async function timed<T>(work: () => Promise<T> | T): Promise<[T, number]> {
   const start = performance.now();
   const value = await work();
   return [value, performance.now() - start];
+}
+
+export interface CheckedReport {
+  report: GeneratedReport;
+  /** The first text generated, before any regeneration (the same as report when none was needed). */
+  firstReport: GeneratedReport;
+  labels: ReturnType<typeof labelReport>;
+  /** Findings on which the chosen text still contradicts perception. */
+  disagreements: Set<ObservationName>;
+  regenerated: boolean;
+  generationMs: number;
+  generatedTokens: number;
+  labelMs: number;
+}
+
+/**
+ * Generates the report from the decoder prefix and checks it against perception (the truthfulness gate): when the
+ * text contradicts a clue, it is generated again with several beams and the best-ranked beam that contradicts
+ * the fewest is kept. This is the text the service emits, and the one the model evaluation scores.
+ */
+export async function generateCheckedReport(
+  model: LoadedModel,
+  tokenizer: ReportTokenizer,
+  prefix: DecoderPrefix,
+  perception: CluePerception,
+  options: Pick<PipelineOptions, "numBeams" | "regenerationBeams" | "greedyBatcher"> = {},
+): Promise<CheckedReport> {
+  const { manifest } = model.set;
+  const { eosTokenId, sectionTokenId, maxNewTokens } = manifest.generation;
+  const generate = (numBeams: number) =>
+    generateBeams(model, prefix, { numBeams, maxNewTokens, stopTokenIds: [eosTokenId], lengthPenalty: 1 });
+  let generationMs = 0;
+  let generatedTokens = 0;
+  let labelMs = 0;
+  const judge = async (beam: GeneratedTokens) => {
+    const report = decodeReport(tokenizer, beam.tokenIds, sectionTokenId);
+    const [labels, ms] = await timed(() => labelReport(reportText(report)));
+    labelMs += ms;
+    return { report, labels, disagreements: findDisagreements(manifest.findings, perception.probabilities, labels) };
+  };
+
+  const numBeams = options.numBeams ?? manifest.generation.numBeams;
+  const batcher = numBeams === 1 ? options.greedyBatcher : undefined;
+  const [firstText, firstMs] = await timed(async () => (batcher ? batcher.generate(prefix) : ((await generate(numBeams))[0] as Beam)));
+  generationMs += firstMs;
+  generatedTokens += firstText.tokenIds.length;
+  let chosen = await judge(firstText);
+  const firstReport = chosen.report;
+  let regenerated = false;
+  if (chosen.disagreements.size > 0) {
+    regenerated = true;
+    const [beams, ms] = await timed(() => generate(options.regenerationBeams ?? 4));
+    generationMs += ms;
+    generatedTokens += beams.reduce((sum, b) => sum + b.tokenIds.length, 0);
+    for (const beam of beams) {
+      const candidate = await judge(beam);
+      if (candidate.disagreements.size < chosen.disagreements.size) chosen = candidate;
+      if (chosen.disagreements.size === 0) break;
+    }
+  }
+  return { ...chosen, firstReport, regenerated, generationMs, generatedTokens, labelMs };
 }
 
 /** Runs the whole pipeline on the images of one study. */
@@ -157,43 +221,14 @@ export async function reportStudy(
   const frontal = selectFrontal(images);
   if (!frontal) throw new NoFrontalImageError("the study has no frontal chest image (View Position PA or AP)");
   const { manifest } = model.set;
-  const { eosTokenId, sectionTokenId, maxNewTokens } = manifest.generation;
   const prepare = options.prepareImage ?? prepareInThread;
   const { input, decodeMs, preprocessMs } = await prepare(await frontal.read(), manifest.preprocess);
   const [features, visionMs] = await timed(() => encodeImage(model, input));
   const [perception, perceptionMs] = await timed(() => perceiveClues(model, features));
   const clueIndices = confidentClues(model, perception);
   const [prefix, interactionMs] = await timed(() => interact(model, features, perception, clueIndices));
-
-  const generate = (prefixToUse: DecoderPrefix, numBeams: number) =>
-    generateBeams(model, prefixToUse, { numBeams, maxNewTokens, stopTokenIds: [eosTokenId], lengthPenalty: 1 });
-  let generationMs = 0;
-  let generatedTokens = 0;
-  let labelMs = 0;
-  const judge = async (beam: Beam) => {
-    const report = decodeReport(tokenizer, beam.tokenIds, sectionTokenId);
-    const [labels, ms] = await timed(() => labelReport(reportText(report)));
-    labelMs += ms;
-    return { report, labels, disagreements: findDisagreements(manifest.findings, perception.probabilities, labels) };
-  };
-
-  const [firstBeams, firstMs] = await timed(() => generate(prefix, options.numBeams ?? manifest.generation.numBeams));
-  generationMs += firstMs;
-  generatedTokens += firstBeams[0]?.tokenIds.length ?? 0;
-  let chosen = await judge(firstBeams[0] as Beam);
-  let regenerated = false;
-  if (chosen.disagreements.size > 0) {
-    // Regenerate with the clues enforced: of several beams, keep the best-ranked one that contradicts the fewest.
-    regenerated = true;
-    const [beams, ms] = await timed(() => generate(prefix, options.regenerationBeams ?? 4));
-    generationMs += ms;
-    generatedTokens += beams.reduce((sum, b) => sum + b.tokenIds.length, 0);
-    for (const beam of beams) {
-      const candidate = await judge(beam);
-      if (candidate.disagreements.size < chosen.disagreements.size) chosen = candidate;
-      if (chosen.disagreements.size === 0) break;
-    }
-  }
+  const chosen = await generateCheckedReport(model, tokenizer, prefix, perception, options);
+  const { regenerated, generationMs, generatedTokens, labelMs } = chosen;
 
   const findings = manifest.findings.map((f, i): FindingResult => {
     const name = f.name as ObservationName;

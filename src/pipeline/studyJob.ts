@@ -12,6 +12,7 @@ import { PermanentJobError, type JobHandler } from "../jobs/jobRunner.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import type { Services } from "../services.js";
+import { GreedyBatcher } from "./greedyBatcher.js";
 import { ImagePool } from "./imagePool.js";
 import { NoFrontalImageError, reportStudy, type PipelineResult } from "./reportStudy.js";
 import { studyImageFromFile } from "./studyImages.js";
@@ -21,6 +22,8 @@ export interface ReportModel {
   tokenizer: ReportTokenizer;
   /** Decodes and preprocesses off the main thread (TRRG_IMAGE_WORKERS > 0). */
   images?: ImagePool;
+  /** Decodes the reports of concurrent jobs as one batch (TRRG_GENERATION_BATCH > 1). */
+  greedyBatcher?: GreedyBatcher;
 }
 
 /** Loads the configured model set; throws ModelSetError (with the reason) on a set that does not check out. */
@@ -32,7 +35,15 @@ export async function openReportModel(config: Config, logger: Logger): Promise<R
     logger,
   });
   const tokenizer = await loadTokenizer(set);
-  return config.model.imageWorkers > 0 ? { model, tokenizer, images: new ImagePool(config.model.imageWorkers) } : { model, tokenizer };
+  const { eosTokenId, maxNewTokens } = set.manifest.generation;
+  return {
+    model,
+    tokenizer,
+    ...(config.model.imageWorkers > 0 ? { images: new ImagePool(config.model.imageWorkers) } : {}),
+    ...(config.model.generationBatch > 1
+      ? { greedyBatcher: new GreedyBatcher(model, { maxNewTokens, stopTokenIds: [eosTokenId] }, config.model.generationBatch) }
+      : {}),
+  };
 }
 
 export async function closeReportModel(reportModel: ReportModel): Promise<void> {
@@ -42,7 +53,7 @@ export async function closeReportModel(reportModel: ReportModel): Promise<void> 
 
 const STUDY_PROBLEMS = [NoFrontalImageError, PixelDecodeError, Part10Error];
 
-async function runStudyJob(services: Services, { model, tokenizer, images: pool }: ReportModel, job: Job, signal: AbortSignal): Promise<PipelineResult> {
+async function runStudyJob(services: Services, { model, tokenizer, images: pool, greedyBatcher }: ReportModel, job: Job, signal: AbortSignal): Promise<PipelineResult> {
   const { manifest } = model.set;
   if (job.model.name !== manifest.name || job.model.version !== manifest.version) {
     throw new PermanentJobError(`the job asks for model ${job.model.name} ${job.model.version}; this process runs ${manifest.name} ${manifest.version}`);
@@ -57,7 +68,10 @@ async function runStudyJob(services: Services, { model, tokenizer, images: pool 
   try {
     const images = await Promise.all(rows.map((r) => studyImageFromFile(path.join(services.files.root, r.file_path))));
     signal.throwIfAborted();
-    return await reportStudy(model, tokenizer, images, pool ? { prepareImage: (part10, spec) => pool.prepare(part10, spec) } : {});
+    return await reportStudy(model, tokenizer, images, {
+      ...(pool ? { prepareImage: (part10, spec) => pool.prepare(part10, spec) } : {}),
+      ...(greedyBatcher ? { greedyBatcher } : {}),
+    });
   } catch (error) {
     if (STUDY_PROBLEMS.some((kind) => error instanceof kind)) throw new PermanentJobError((error as Error).message);
     throw error;

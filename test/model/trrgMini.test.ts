@@ -6,7 +6,8 @@ import * as ort from "onnxruntime-node";
 import { loadModelSet } from "../../src/inference/manifest.js";
 import { closeModel, openModel, type LoadedModel } from "../../src/inference/sessions.js";
 import { loadTokenizer, type ReportTokenizer } from "../../src/inference/tokenizer.js";
-import { generateBeams, generateGreedy } from "../../src/pipeline/generate.js";
+import { generateBeams, generateGreedy, generateGreedyBatch } from "../../src/pipeline/generate.js";
+import { GreedyBatcher } from "../../src/pipeline/greedyBatcher.js";
 import { encodeImage, interact, perceiveClues } from "../../src/pipeline/stages.js";
 
 const MODEL_DIR = "models/trrg-mini";
@@ -122,6 +123,49 @@ describe("trrg-mini model set: ONNX Runtime reproduces the PyTorch reference wit
     const { eosTokenId, maxNewTokens } = model.set.manifest.generation;
     const generated = await generateGreedy(model, prefix, { maxNewTokens, stopTokenIds: [eosTokenId] });
     expect(generated.tokenIds).toEqual(reference.greedy.token_ids);
+  });
+
+  it("batched greedy generation gives each report the tokens it gets alone, whatever its prefix length", async () => {
+    const features = await encodeImage(model, referenceTensor("pixel_values").data as Float32Array);
+    const perception = await perceiveClues(model, features);
+    // Different clue sets give prefixes of different lengths, padded to the longest in the batch.
+    const clueSets = [[], reference.greedy.clues, [0, 1, 8, 11], [4]];
+    const prefixes = await Promise.all(clueSets.map((clues) => interact(model, features, perception, clues)));
+    const { eosTokenId, maxNewTokens } = model.set.manifest.generation;
+    const options = { maxNewTokens, stopTokenIds: [eosTokenId] };
+    const alone = await Promise.all(prefixes.map((prefix) => generateGreedy(model, prefix, options)));
+    expect(new Set(alone.map((g) => g.tokenIds.join(","))).size).toBeGreaterThan(1);
+    expect(await generateGreedyBatch(model, prefixes, options)).toEqual(alone);
+    const short = await generateGreedyBatch(model, prefixes, { ...options, maxNewTokens: 5 });
+    expect(short.every((g) => g.finish === "length" && g.tokenIds.length === 5)).toBe(true);
+  });
+
+  it("a greedy batcher decodes concurrent requests together, each with the tokens it gets alone", async () => {
+    const features = await encodeImage(model, referenceTensor("pixel_values").data as Float32Array);
+    const perception = await perceiveClues(model, features);
+    const prefixes = await Promise.all([[], reference.greedy.clues, [4]].map((clues) => interact(model, features, perception, clues)));
+    const { eosTokenId, maxNewTokens } = model.set.manifest.generation;
+    const options = { maxNewTokens, stopTokenIds: [eosTokenId] };
+    const alone = await Promise.all(prefixes.map((prefix) => generateGreedy(model, prefix, options)));
+    const decoder = model.sessions.decoder;
+    const run = decoder.run.bind(decoder);
+    const batchSizes: number[] = [];
+    decoder.run = ((feeds: Record<string, ort.Tensor>, ...rest: never[]) => {
+      batchSizes.push(feeds.inputs_embeds?.dims[0] as number);
+      return run(feeds, ...rest);
+    }) as typeof decoder.run;
+    try {
+      const batcher = new GreedyBatcher(model, options, 2);
+      const batched = await Promise.all(prefixes.map((prefix) => batcher.generate(prefix)));
+      expect(batched).toEqual(alone);
+      // The first two requests share one batch; the third, over the limit, runs alone after it.
+      expect(batchSizes[0]).toBe(2);
+      expect(new Set(batchSizes)).toEqual(new Set([2, 1]));
+      expect(batchSizes.filter((b) => b === 1)).toHaveLength(Math.max(...alone.slice(2).map((g) => g.tokenIds.length + 1)));
+    } finally {
+      decoder.run = run;
+    }
+    expect(() => new GreedyBatcher(model, options, 0)).toThrow(/maxBatch/);
   });
 
   it("beam search with one beam is greedy decoding; with four, distinct beams ranked by score", async () => {

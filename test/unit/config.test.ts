@@ -69,8 +69,10 @@ describe("loadConfig", () => {
     const config = loadConfig({});
     expect(config.model.directory).toMatch(/models[/\\]trrg-mini$/);
     expect(config.model.executionProviders).toEqual(["cpu"]);
-    const gpu = loadConfig({ TRRG_MODEL_DIR: "site-model", TRRG_EXECUTION_PROVIDERS: "CUDA, cpu", TRRG_INTRA_OP_THREADS: "4" });
-    expect(gpu.model).toEqual({ directory: path.resolve("site-model"), executionProviders: ["cuda", "cpu"], intraOpThreads: 4, imageWorkers: 0 });
+    expect(config.model.generationBatch).toBe(4);
+    const gpu = loadConfig({ TRRG_MODEL_DIR: "site-model", TRRG_EXECUTION_PROVIDERS: "CUDA, cpu", TRRG_INTRA_OP_THREADS: "4", TRRG_GENERATION_BATCH: "16" });
+    expect(gpu.model).toEqual({ directory: path.resolve("site-model"), executionProviders: ["cuda", "cpu"], intraOpThreads: 4, imageWorkers: 0, generationBatch: 16 });
+    expect(() => loadConfig({ TRRG_GENERATION_BATCH: "0" })).toThrow(/TRRG_GENERATION_BATCH/);
   });
 
   it("rejects an execution provider it does not know, by name", () => {
