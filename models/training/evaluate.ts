@@ -1,5 +1,6 @@
 // Measures the exported model set on the held-out test split, through the service's own code: ONNX Runtime
-// sessions, greedy generation, the tokenizer from tokenizer.json and the findings labeler. Writes metrics.json.
+// sessions, generation with the truthfulness gate (the text the service emits), the tokenizer from tokenizer.json
+// and the findings labeler. The first-pass text (before any regeneration) is scored too. Writes metrics.json.
 //   tsx models/training/evaluate.ts --data DIR --model models/trrg-mini [--limit N]
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -9,8 +10,7 @@ import type { ObservationName } from "../../src/findings/observations.js";
 import { loadModelSet } from "../../src/inference/manifest.js";
 import { closeModel, openModel } from "../../src/inference/sessions.js";
 import { loadTokenizer } from "../../src/inference/tokenizer.js";
-import { generateGreedy } from "../../src/pipeline/generate.js";
-import { decodeReport, reportText } from "../../src/pipeline/reportStudy.js";
+import { generateCheckedReport, reportText } from "../../src/pipeline/reportStudy.js";
 import { confidentClues, encodeImage, interact, perceiveClues } from "../../src/pipeline/stages.js";
 import { auroc, corpusBleu4, meanRougeL } from "./evaluationMetrics.js";
 
@@ -29,7 +29,6 @@ async function main(): Promise<void> {
   const model = await openModel(set, { executionProviders: ["cpu"], intraOpThreads: 0 });
   const tokenizer = await loadTokenizer(set);
   const { size, mean, std } = set.manifest.preprocess;
-  const { eosTokenId, sectionTokenId, maxNewTokens } = set.manifest.generation;
   const findingNames = set.manifest.findings.map((f) => f.name);
   let records = readFileSync(`${values.data}/test.jsonl`, "utf8").trim().split("\n").map((l) => JSON.parse(l) as TestRecord);
   if (values.limit) records = records.slice(0, Number(values.limit));
@@ -37,6 +36,8 @@ async function main(): Promise<void> {
 
   const probabilities: number[][] = [];
   const pairs: { reference: StatusMap; generated: StatusMap }[] = [];
+  const firstPassPairs: { reference: StatusMap; generated: StatusMap }[] = [];
+  let regenerated = 0;
   const texts: { reference: string; candidate: string }[] = [];
   const examples: { seed: number; reference: string; generated: string; clues: string[] }[] = [];
   const started = performance.now();
@@ -46,11 +47,13 @@ async function main(): Promise<void> {
     const perception = await perceiveClues(model, features);
     const clues = confidentClues(model, perception);
     const prefix = await interact(model, features, perception, clues);
-    const { tokenIds } = await generateGreedy(model, prefix, { maxNewTokens, stopTokenIds: [eosTokenId] });
-    const generated = reportText(decodeReport(tokenizer, tokenIds, sectionTokenId));
+    const checked = await generateCheckedReport(model, tokenizer, prefix, perception);
+    const generated = reportText(checked.report);
     const reference = reportText(record.report);
     probabilities.push(perception.probabilities);
     pairs.push({ reference: record.labels, generated: labelStatuses(generated) });
+    firstPassPairs.push({ reference: record.labels, generated: labelStatuses(reportText(checked.firstReport)) });
+    if (checked.regenerated) regenerated++;
     texts.push({ reference, candidate: generated });
     if (n < 5) examples.push({ seed: record.seed, reference, generated, clues: clues.map((i) => findingNames[i] as string) });
   }
@@ -78,6 +81,7 @@ async function main(): Promise<void> {
   );
   const observations = findingNames as ObservationName[];
   const efficacy = scoreLabels(pairs, { observations });
+  const firstPass = scoreLabels(firstPassPairs, { observations });
   const metrics = {
     model: { name: set.manifest.name, version: set.manifest.version, manifestSha256: set.manifestSha256 },
     studies: records.length,
@@ -94,6 +98,8 @@ async function main(): Promise<void> {
       micro: efficacy.micro,
       perReport: efficacy.perReport,
       perObservation: Object.fromEntries(observations.map((o) => [o, efficacy.perObservation[o]])),
+      regeneratedStudies: regenerated,
+      firstPass: { macro: firstPass.macro, micro: firstPass.micro, perReport: firstPass.perReport },
     },
     text: { bleu4: corpusBleu4(texts), rougeL: meanRougeL(texts) },
     examples,
@@ -102,7 +108,8 @@ async function main(): Promise<void> {
   process.stdout.write(
     `studies ${records.length}, ${metrics.secondsPerStudy.toFixed(3)} s/study\n` +
       `perception macro AUROC ${metrics.perception.macroAuroc.toFixed(4)}, clue macro F1 ${metrics.perception.macroClueF1.toFixed(4)}\n` +
-      `efficacy macro F1 ${efficacy.macro.f1.toFixed(4)} (micro ${efficacy.micro.f1.toFixed(4)}, per report ${efficacy.perReport.f1.toFixed(4)})\n` +
+      `efficacy macro F1 ${efficacy.macro.f1.toFixed(4)} (micro ${efficacy.micro.f1.toFixed(4)}, per report ${efficacy.perReport.f1.toFixed(4)}; ` +
+      `${regenerated} regenerated; first pass alone macro F1 ${firstPass.macro.f1.toFixed(4)})\n` +
       `BLEU-4 ${metrics.text.bleu4.toFixed(4)}, ROUGE-L ${metrics.text.rougeL.toFixed(4)}\n`,
   );
   await closeModel(model);
