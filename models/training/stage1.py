@@ -34,7 +34,7 @@ def encode_prompts(text_encoder, tokenizer, findings, rng: random.Random | None)
 
 
 def main() -> None:
-    args = stage_arguments(__doc__.splitlines()[0], epochs=15, batch=64, seed=1)
+    args = stage_arguments(__doc__.splitlines()[0], epochs=18, batch=64, seed=1)
     clock = Clock()
     meta = load_meta(args.data)
     findings = meta["findings"]

@@ -931,10 +931,20 @@ function fractureSite(c: PhantomCase): FractureSite | undefined {
   return { side: sideIndex(finding.laterality), rib: Math.min(12, Math.max(1, Math.round(finding.rib))), u: rng.between(0.62, 0.85) };
 }
 
+/**
+ * Healing callus: a fusiform (spindle-shaped) density wrapped around the rib at the break, following the rib's
+ * curve, thickest at the fracture line. Its elongation along the rib is what tells it from a round nodule.
+ */
 function drawCallus(f: Frontal, L: Layers, site: FractureSite): void {
-  const x = f.cx + SIGN[site.side] * site.u * f.hw;
-  const y = posteriorRibY(f, site.rib, site.u) + 2;
-  drawBlob(L.cv, L.dense, x, y, 16, 13, 0.8, 1);
+  const sign = SIGN[site.side];
+  const halfLength = 16;
+  for (let k = -4; k <= 4; k++) {
+    const t = k / 4;
+    const x = f.cx + sign * site.u * f.hw + sign * t * halfLength;
+    const u = (sign * (x - f.cx)) / f.hw;
+    const thickness = 10 * (1 - 0.6 * t * t);
+    drawBlob(L.cv, L.dense, x, posteriorRibY(f, site.rib, u) + 2, 6, thickness, 0.36, 1);
+  }
 }
 
 function drawDevices(f: Frontal, L: Layers, rng: Random, devices: readonly SupportDevice[]): void {
