@@ -1,20 +1,22 @@
 // STOW-RS benchmark: throughput for 1, 8 and 32 concurrent clients sending 2 MB and 10 MB instances (one
-// instance per request), compared side by side with three peers on the same machine and disk: `cp` of the same
-// files, `cp` followed by `sync` (durable, as STOW-RS is), and an HTTP server that only reads and discards the same
-// requests (the ceiling of any HTTP upload here); then the server's peak memory as one request grows from 10 MB
-// to 1 GB. The server runs as its own process (the built CLI), so its memory is measured alone.
+// instance per request), compared side by side with four peers on the same machine and disk: `cp` of the same
+// files, `cp` followed by `sync` (durable, as STOW-RS is), the same files written and fsynced one by one by as
+// many writers as there are clients (the floor of any store that acknowledges an instance only once it is on
+// disk, with no HTTP, parsing or index at all), and an HTTP server that only reads and discards the same requests
+// (the ceiling of any HTTP upload here); then the server's peak memory as one request grows from 10 MB to 1 GB.
+// The server runs as its own process (the built CLI), so its memory is measured alone.
 //
-//   npm run bench:stow            (BENCH_QUICK=1 for a short run)
+//   npm run bench:stow            (BENCH_QUICK=1 for a short run, BENCH_ROUNDS=N to set the rounds)
 import { execFileSync, fork, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { makeInstance } from "../test/fixtures/dicomFactory.js";
 
 const QUICK = process.env.BENCH_QUICK === "1";
-const ROUNDS = QUICK ? 1 : 8;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 8));
 const BOUNDARY = "benchBoundary7d3f";
 const TEMPLATE_UID = "2.25.1000000000000000000000000000000000000";
 
@@ -184,12 +186,36 @@ async function measureCp(base: Buffer, count: number, run: number, withSync: boo
   }
 }
 
+/** Each of `clients` writers creates, writes and fsyncs its files one after another, as a durable store must. */
+async function measureDurableWrites(base: Buffer, clients: number, perClient: number, run: number): Promise<Throughput> {
+  const root = await mkdtemp(path.join(tmpdir(), "trrg-bench-fsync-"));
+  try {
+    const batches = Array.from({ length: clients }, (_, c) => [...variants(base, perClient, run * 100 + c)]);
+    const started = process.hrtime.bigint();
+    await Promise.all(
+      batches.map(async (batch, c) => {
+        for (const [i, instance] of batch.entries()) {
+          const file = await open(path.join(root, `${c}-${i}.dcm`), "wx");
+          await file.write(instance);
+          await file.sync();
+          await file.close();
+        }
+      }),
+    );
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const count = clients * perClient;
+    return { instancesPerSecond: count / seconds, megabytesPerSecond: (count * base.length) / 1e6 / seconds };
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
 async function throughputTable(): Promise<void> {
   console.log("\n## Throughput (median of %d rounds)\n", ROUNDS);
   console.log(
-    "| instance | clients | instances | STOW-RS inst/s | STOW-RS MB/s | HTTP discard MB/s | cp MB/s | cp+sync MB/s | STOW/discard | STOW/cp | STOW/(cp+sync) |",
+    "| instance | clients | instances | STOW-RS inst/s | STOW-RS MB/s | HTTP discard MB/s | cp MB/s | cp+sync MB/s | write+fsync MB/s | STOW/discard | STOW/cp | STOW/(cp+sync) | STOW/(write+fsync) | (write+fsync)/cp |",
   );
-  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   const server = await startServer(18181);
   const discard = await startDiscardServer(18183);
   try {
@@ -203,6 +229,7 @@ async function throughputTable(): Promise<void> {
         const cp: Throughput[] = [];
         const cpSync: Throughput[] = [];
         const sink: Throughput[] = [];
+        const fsynced: Throughput[] = [];
         for (let round = 0; round < ROUNDS; round++) {
           // Side by side: each round runs the peers back to back on the same files and disk, in an order rotated
           // each round, so that disk work left behind by one run does not always fall on the same peer.
@@ -214,6 +241,7 @@ async function throughputTable(): Promise<void> {
             async () => cp.push(await measureCp(base, count, round, false)),
             async () => cpSync.push(await measureCp(base, count, round, true)),
             async () => sink.push(await measureStow(18183, base, clients, perClient, round)),
+            async () => fsynced.push(await measureDurableWrites(base, clients, perClient, round)),
           ];
           for (const measure of [...runs.slice(round % runs.length), ...runs.slice(0, round % runs.length)]) {
             await settle();
@@ -224,9 +252,10 @@ async function throughputTable(): Promise<void> {
         const c = median(cp.map((x) => x.megabytesPerSecond));
         const cs = median(cpSync.map((x) => x.megabytesPerSecond));
         const d = median(sink.map((x) => x.megabytesPerSecond));
+        const w = median(fsynced.map((x) => x.megabytesPerSecond));
         const ips = median(stow.map((x) => x.instancesPerSecond));
         console.log(
-          `| ${(base.length / 1e6).toFixed(1)} MB | ${clients} | ${count} | ${ips.toFixed(1)} | ${s.toFixed(0)} | ${d.toFixed(0)} | ${c.toFixed(0)} | ${cs.toFixed(0)} | ${(s / d).toFixed(2)} | ${(s / c).toFixed(2)} | ${(s / cs).toFixed(2)} |`,
+          `| ${(base.length / 1e6).toFixed(1)} MB | ${clients} | ${count} | ${ips.toFixed(1)} | ${s.toFixed(0)} | ${d.toFixed(0)} | ${c.toFixed(0)} | ${cs.toFixed(0)} | ${w.toFixed(0)} | ${(s / d).toFixed(2)} | ${(s / c).toFixed(2)} | ${(s / cs).toFixed(2)} | ${(s / w).toFixed(2)} | ${(w / c).toFixed(2)} |`,
         );
       }
     }
