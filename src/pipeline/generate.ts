@@ -121,6 +121,7 @@ export async function generateGreedyBatch(
   options: GenerationOptions,
 ): Promise<GeneratedTokens[]> {
   const { maxPositions } = model.set.manifest.stages.decoder;
+  if (options.maxNewTokens < 1) return prefixes.map(() => ({ tokenIds: [], finish: "length" }));
   const first = await firstBatchPass(model, prefixes);
   const masks = first.mask;
   const rowPositions = [...first.nextPositions];

@@ -138,6 +138,7 @@ describe("trrg-mini model set: ONNX Runtime reproduces the PyTorch reference wit
     expect(await generateGreedyBatch(model, prefixes, options)).toEqual(alone);
     const short = await generateGreedyBatch(model, prefixes, { ...options, maxNewTokens: 5 });
     expect(short.every((g) => g.finish === "length" && g.tokenIds.length === 5)).toBe(true);
+    expect(await generateGreedyBatch(model, prefixes, { ...options, maxNewTokens: 0 })).toEqual(prefixes.map(() => ({ tokenIds: [], finish: "length" })));
   });
 
   it("a greedy batcher decodes concurrent requests together, each with the tokens it gets alone", async () => {
