@@ -90,8 +90,7 @@ async function main(): Promise<void> {
     return (studies.length / (performance.now() - started)) * 60_000;
   };
   const withPool: PipelineOptions = { prepareImage: (part10, spec) => pool.prepare(part10, spec) };
-  const { eosTokenId, maxNewTokens } = set.manifest.generation;
-  const greedyBatcher = new GreedyBatcher(model, { maxNewTokens, stopTokenIds: [eosTokenId] }, 4);
+  const greedyBatcher = new GreedyBatcher(model, 4);
   await runStudy(studies[0] as Buffer[], withPool); // warm the workers
   // Side by side: each round runs every variant once, in an order rotated each round; the table gives medians.
   const variants: PipelineOptions[] = [{}, withPool, { greedyBatcher }, { ...withPool, greedyBatcher }];

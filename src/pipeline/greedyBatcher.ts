@@ -4,6 +4,7 @@
 // of generating alone.
 import type { LoadedModel } from "../inference/sessions.js";
 import { generateGreedyBatch, type GeneratedTokens, type GenerationOptions } from "./generate.js";
+import { reportGenerationOptions } from "./reportStudy.js";
 import type { DecoderPrefix } from "./stages.js";
 
 interface Pending {
@@ -15,14 +16,16 @@ interface Pending {
 export class GreedyBatcher {
   private readonly queue: Pending[] = [];
   private draining = false;
+  /** The model's own generation settings, the same as for a report generated alone. */
+  private readonly options: GenerationOptions;
 
   constructor(
     private readonly model: LoadedModel,
-    private readonly options: GenerationOptions,
     /** The most reports decoded in one batch. */
     private readonly maxBatch: number,
   ) {
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`maxBatch must be a positive integer, not ${maxBatch}`);
+    this.options = reportGenerationOptions(model);
   }
 
   generate(prefix: DecoderPrefix): Promise<GeneratedTokens> {

@@ -7,7 +7,7 @@ import { labelReport } from "../findings/labeler.js";
 import type { ObservationName } from "../findings/observations.js";
 import type { LoadedModel } from "../inference/sessions.js";
 import type { ReportTokenizer } from "../inference/tokenizer.js";
-import { generateBeams, type Beam, type GeneratedTokens } from "./generate.js";
+import { generateBeams, type Beam, type GeneratedTokens, type GenerationOptions } from "./generate.js";
 import type { GreedyBatcher } from "./greedyBatcher.js";
 import { decodeFirstFrame } from "../dicom/pixelData.js";
 import type { PreparedImage } from "./imagePool.js";
@@ -150,6 +150,12 @@ async function timed<T>(work: () => Promise<T> | T): Promise<[T, number]> {
   return [value, performance.now() - start];
 }
 
+/** Token limit and stop tokens of a report, from the model's manifest. */
+export function reportGenerationOptions(model: LoadedModel): GenerationOptions {
+  const { eosTokenId, maxNewTokens } = model.set.manifest.generation;
+  return { maxNewTokens, stopTokenIds: [eosTokenId] };
+}
+
 export interface CheckedReport {
   report: GeneratedReport;
   /** The first text generated, before any regeneration (the same as report when none was needed). */
@@ -176,9 +182,9 @@ export async function generateCheckedReport(
   options: Pick<PipelineOptions, "numBeams" | "regenerationBeams" | "greedyBatcher"> = {},
 ): Promise<CheckedReport> {
   const { manifest } = model.set;
-  const { eosTokenId, sectionTokenId, maxNewTokens } = manifest.generation;
+  const { sectionTokenId } = manifest.generation;
   const generate = (numBeams: number) =>
-    generateBeams(model, prefix, { numBeams, maxNewTokens, stopTokenIds: [eosTokenId], lengthPenalty: 1 });
+    generateBeams(model, prefix, { ...reportGenerationOptions(model), numBeams, lengthPenalty: 1 });
   let generationMs = 0;
   let generatedTokens = 0;
   let labelMs = 0;

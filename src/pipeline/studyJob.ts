@@ -35,13 +35,12 @@ export async function openReportModel(config: Config, logger: Logger): Promise<R
     logger,
   });
   const tokenizer = await loadTokenizer(set);
-  const { eosTokenId, maxNewTokens } = set.manifest.generation;
   return {
     model,
     tokenizer,
     ...(config.model.imageWorkers > 0 ? { images: new ImagePool(config.model.imageWorkers) } : {}),
     ...(config.model.generationBatch > 1
-      ? { greedyBatcher: new GreedyBatcher(model, { maxNewTokens, stopTokenIds: [eosTokenId] }, config.model.generationBatch) }
+      ? { greedyBatcher: new GreedyBatcher(model, config.model.generationBatch) }
       : {}),
   };
 }

@@ -156,7 +156,7 @@ describe("trrg-mini model set: ONNX Runtime reproduces the PyTorch reference wit
       return run(feeds, ...rest);
     }) as typeof decoder.run;
     try {
-      const batcher = new GreedyBatcher(model, options, 2);
+      const batcher = new GreedyBatcher(model, 2);
       const batched = await Promise.all(prefixes.map((prefix) => batcher.generate(prefix)));
       expect(batched).toEqual(alone);
       // The first two requests share one batch; the third, over the limit, runs alone after it.
@@ -166,7 +166,7 @@ describe("trrg-mini model set: ONNX Runtime reproduces the PyTorch reference wit
     } finally {
       decoder.run = run;
     }
-    expect(() => new GreedyBatcher(model, options, 0)).toThrow(/maxBatch/);
+    expect(() => new GreedyBatcher(model, 0)).toThrow(/maxBatch/);
   });
 
   it("beam search with one beam is greedy decoding; with four, distinct beams ranked by score", async () => {
