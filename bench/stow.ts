@@ -146,6 +146,12 @@ interface Throughput {
   megabytesPerSecond: number;
 }
 
+/** Throughput of `count` instances of `bytes` each, moved since `started` (process.hrtime.bigint()). */
+function throughputSince(started: bigint, count: number, bytes: number): Throughput {
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { instancesPerSecond: count / seconds, megabytesPerSecond: (count * bytes) / 1e6 / seconds };
+}
+
 /** Starts each measurement from a quiet disk: nothing dirty, background write-back and journal work done. */
 async function settle(): Promise<void> {
   execFileSync("sync");
@@ -164,9 +170,7 @@ async function measureStow(port: number, base: Buffer, clients: number, perClien
       for (const instance of batch) await store(port, [instance]);
     }),
   );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const count = clients * perClient;
-  return { instancesPerSecond: count / seconds, megabytesPerSecond: (count * base.length) / 1e6 / seconds };
+  return throughputSince(started, clients * perClient, base.length);
 }
 
 async function measureCp(base: Buffer, count: number, run: number, withSync: boolean): Promise<Throughput> {
@@ -179,8 +183,7 @@ async function measureCp(base: Buffer, count: number, run: number, withSync: boo
     const started = process.hrtime.bigint();
     execFileSync("cp", ["-r", path.join(root, "src"), path.join(root, "dst")]);
     if (withSync) execFileSync("sync", ["-f", path.join(root, "dst")]);
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return { instancesPerSecond: count / seconds, megabytesPerSecond: (count * base.length) / 1e6 / seconds };
+    return throughputSince(started, count, base.length);
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -202,9 +205,7 @@ async function measureDurableWrites(base: Buffer, clients: number, perClient: nu
         }
       }),
     );
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const count = clients * perClient;
-    return { instancesPerSecond: count / seconds, megabytesPerSecond: (count * base.length) / 1e6 / seconds };
+    return throughputSince(started, clients * perClient, base.length);
   } finally {
     await rm(root, { recursive: true, force: true });
   }
