@@ -6,12 +6,15 @@ import { auditRoutes } from "./audit/auditRoutes.js";
 import { authorize } from "./auth/authorize.js";
 import { smartConfigurationRoutes } from "./auth/smartConfigurationRoutes.js";
 import { dicomwebRoutes } from "./dicomweb/routes.js";
+import { fhirRoutes } from "./fhir/fhirRoutes.js";
 import { errorHandler, sendError } from "./http/errors.js";
 import { healthRoutes } from "./http/healthRoutes.js";
 import { cors, rateLimitFailedAuthentication, rateLimitPerClient, securityHeaders } from "./http/protection.js";
 import { requestLog } from "./http/requestLog.js";
 import { jobRoutes } from "./jobs/jobRoutes.js";
 import type { Services } from "./services.js";
+
+const SOFTWARE = { name: "trrg-gateway", version: "0.1.0" };
 
 export function createApp(services: Services): Express {
   const { config, logger } = services;
@@ -31,7 +34,9 @@ export function createApp(services: Services): Express {
   if (services.authorizationServer) app.use(services.authorizationServer.mountPath, services.authorizationServer.router);
   app.use("/dicomweb", dicomwebRoutes(services));
   app.use("/jobs", jobRoutes(services));
-  app.use("/fhir", auditRoutes(services.audit, (req) => config.http.publicUrl ?? `${req.protocol}://${req.get("host")}`));
+  const baseUrl = (req: express.Request) => config.http.publicUrl ?? `${req.protocol}://${req.get("host")}`;
+  app.use("/fhir", auditRoutes(services.audit, baseUrl));
+  app.use("/fhir", fhirRoutes(services, baseUrl, SOFTWARE));
 
   app.use((req, res) => sendError(req, res, 404, "no such resource", "not-found"));
   app.use(errorHandler(logger));

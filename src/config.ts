@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import type { PatientLinkage } from "./fhir/patientReference.js";
 import { BUNDLED_MODEL_DIR } from "./inference/modelLocation.js";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -38,6 +39,14 @@ export interface Config {
   auditSyslog: URL | undefined;
   jobs: JobsConfig;
   model: ModelConfig;
+  fhir: FhirConfig;
+}
+
+/** The FHIR resources the service publishes (src/fhir/, docs/fhir.md). */
+export interface FhirConfig {
+  patientLinkage: PatientLinkage;
+  /** DiagnosticReport.performer: the organisation that runs the service. */
+  organizationName: string;
 }
 
 /** The model set the pipeline runs (src/inference/) and where. */
@@ -223,6 +232,25 @@ const environmentSchema = z.object({
   TRRG_INTRA_OP_THREADS: integer(0, 256).default(0),
   TRRG_IMAGE_WORKERS: integer(0, 64).default(0),
   TRRG_GENERATION_BATCH: integer(1, 64).default(4),
+  TRRG_FHIR_PATIENT_REFERENCE: z.enum(["identifier", "literal"]).default("identifier"),
+  TRRG_FHIR_PATIENT_ID_SYSTEMS: z
+    .string()
+    .default("{}")
+    .transform((text, ctx) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      const valid = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) && Object.values(parsed).every((v) => typeof v === "string" && /^[a-z][a-z0-9+.-]*:/i.test(v));
+      if (!valid) {
+        ctx.addIssue({ code: "custom", message: 'expected a JSON object from Issuer of Patient ID to a URI, e.g. {"HOSP": "urn:oid:1.2.3"}' });
+        return z.NEVER;
+      }
+      return parsed as Record<string, string>;
+    }),
+  TRRG_FHIR_ORGANIZATION: z.string().min(1).max(200).default("trrg-gateway"),
 });
 
 export type Environment = Record<string, string | undefined>;
@@ -316,6 +344,10 @@ export function loadConfig(environment: Environment = process.env): Config {
       imageWorkers: env.TRRG_IMAGE_WORKERS,
       generationBatch: env.TRRG_GENERATION_BATCH,
     },
+    fhir: {
+      patientLinkage: { rule: env.TRRG_FHIR_PATIENT_REFERENCE, issuerSystems: env.TRRG_FHIR_PATIENT_ID_SYSTEMS },
+      organizationName: env.TRRG_FHIR_ORGANIZATION,
+    },
   };
 }
 
@@ -357,4 +389,7 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ["TRRG_INTRA_OP_THREADS", "threads inside one ONNX operator, 0 for ONNX Runtime's choice (default 0)"],
   ["TRRG_IMAGE_WORKERS", "worker threads that decode and preprocess images, 0 for the main thread (default 0)"],
   ["TRRG_GENERATION_BATCH", "most concurrent reports generated as one decoder batch, 1 to 64; 1 turns batching off (default 4)"],
+  ["TRRG_FHIR_PATIENT_REFERENCE", "DiagnosticReport.subject: identifier (logical, by Patient ID and issuer; default) or literal (Patient/<Patient ID>)"],
+  ["TRRG_FHIR_PATIENT_ID_SYSTEMS", 'JSON object from Issuer of Patient ID to identifier system URI ("" for no issuer; default {})'],
+  ["TRRG_FHIR_ORGANIZATION", "name of the organisation running the service, DiagnosticReport.performer (default trrg-gateway)"],
 ];

@@ -5,7 +5,9 @@ import { readFile } from "node:fs/promises";
 import { generateKeyPair, importJWK, SignJWT, type JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROUTE_ACCESS_TABLE } from "../src/auth/routeAccess.js";
+import { publishReport, resourcesOf } from "../src/fhir/publishReport.js";
 import { makeInstance, makeMultipartRelated, newUid } from "./fixtures/dicomFactory.js";
+import { makePipelineResult } from "./fixtures/pipelineResult.js";
 import { PUBLIC_URL, SHARED_KEYS_FILE, startTestApp, storeInstances, TEST_CLIENTS, type TestApp } from "./support/testApp.js";
 
 type TokenCase = "none" | "badSignature" | "expired" | "wrongIssuer" | "wrongAudience" | "missingScope" | "rightScope" | "otherPatient";
@@ -19,7 +21,11 @@ const sop = newUid();
 let t: TestApp;
 /** The report job the stored study got from the study-stable trigger. */
 let jobId: string;
+/** The id of each published FHIR resource type, of the study's report. */
+const resourceIds = new Map<string, string>();
 const tokens = new Map<TokenCase, string | undefined>();
+/** The noImaging client may read Observations: for those routes, a token without that scope. */
+let missingObservationScope: string;
 
 type SigningKey = Parameters<SignJWT["sign"]>[0];
 
@@ -41,6 +47,8 @@ beforeAll(async () => {
   const stored = await storeInstances(t, [makeInstance({ studyInstanceUID: study, seriesInstanceUID: series, sopInstanceUID: sop, patientID: PATIENT })]);
   expect(stored.status).toBe(200);
   jobId = (await t.services.jobs.listByStudy(study))[0]!.id;
+  const report = await publishReport(t.services.db, t.services.config.fhir, makePipelineResult(), { studyInstanceUID: study, patientId: PATIENT });
+  for (const resource of resourcesOf(report)) resourceIds.set(resource.resourceType, resource.id!);
 
   const serverKeys = JSON.parse(await readFile(SHARED_KEYS_FILE, "utf8")) as { keys: JWK[] };
   const rsa = serverKeys.keys.find((key) => key.kty === "RSA")!;
@@ -52,6 +60,7 @@ beforeAll(async () => {
   tokens.set("wrongIssuer", await signWith(rsa, rsa.kid!, { iss: "https://issuer.elsewhere.example/oauth2" }));
   tokens.set("wrongAudience", await signWith(rsa, rsa.kid!, { aud: "https://another-service.example" }));
   tokens.set("missingScope", await t.token(TEST_CLIENTS.noImaging));
+  missingObservationScope = await t.token(TEST_CLIENTS.system, "system/ImagingStudy.rs");
   tokens.set("rightScope", await t.token(TEST_CLIENTS.system));
   tokens.set("otherPatient", await t.token(TEST_CLIENTS.patient));
 });
@@ -65,7 +74,7 @@ const concrete = (pattern: string) =>
     .replace(":study", study)
     .replace(":series", series)
     .replace(":instance", sop)
-    .replace(":id", pattern.startsWith("/jobs/") ? jobId : "1");
+    .replace(":id", pattern.startsWith("/jobs/") ? jobId : (resourceIds.get(pattern.split("/")[2] ?? "") ?? "1"));
 
 const protectedRoutes = ROUTE_ACCESS_TABLE.filter((entry) => entry.access.kind === "scoped");
 
@@ -73,14 +82,25 @@ function expectedStatus(route: (typeof protectedRoutes)[number], token: TokenCas
   if (token === "none" || token === "badSignature" || token === "expired" || token === "wrongIssuer" || token === "wrongAudience") return 401;
   if (token === "missingScope") return 403;
   const isAudit = route.path.startsWith("/fhir/AuditEvent");
-  const isStore = route.method === "POST";
+  const isStore = route.method === "POST" && route.path.startsWith("/dicomweb/");
   const isSearch = route.access.kind === "scoped" && route.access.requirement.permission === "s";
   if (token === "rightScope") return 200;
-  // otherPatient: a patient/ImagingStudy scope for someone else.
+  // otherPatient: patient/ scopes for someone else.
   if (isAudit) return 403; // AuditEvent is for system scopes only
+  if (!patientScopeCovers(route)) return 403; // e.g. Device: the patient client has no patient/Device scope
   if (isStore) return 409; // every instance refused with 0x0124
   if (isSearch) return 200; // filtered to nothing
   return 404; // that patient's studies are not visible
+}
+
+function patientScopeCovers(route: (typeof protectedRoutes)[number]): boolean {
+  if (route.access.kind !== "scoped") return true;
+  return TEST_CLIENTS.patient.scope.split(" ").some((scope) => scope.startsWith(`patient/${route.access.kind === "scoped" ? route.access.requirement.resourceType : ""}.`));
+}
+
+function tokenFor(route: (typeof protectedRoutes)[number], token: TokenCase): string | undefined {
+  const observation = route.access.kind === "scoped" && route.access.requirement.resourceType === "Observation";
+  return token === "missingScope" && observation ? missingObservationScope : tokens.get(token);
 }
 
 async function send(method: string, path: string, token: string | undefined) {
@@ -88,7 +108,9 @@ async function send(method: string, path: string, token: string | undefined) {
   // Replace the agent's default token with the case's (or none).
   req = req.set("Authorization", token ? `Bearer ${token}` : "");
   if (!token) req.unset("Authorization");
-  if (method === "POST") {
+  if (method === "POST" && path.startsWith("/fhir/")) {
+    req = req.type("form").send({ _count: "1" });
+  } else if (method === "POST") {
     const { body, contentType } = makeMultipartRelated([makeInstance({ studyInstanceUID: study, patientID: PATIENT })]);
     req = req.set("Content-Type", contentType).send(body);
   }
@@ -104,7 +126,7 @@ describe("authorization matrix", () => {
 
   it.each(cases)("%s %s with %s token", async (method, pattern, token, route) => {
     const before = await auditCount();
-    const res = await send(method, concrete(pattern), tokens.get(token));
+    const res = await send(method, concrete(pattern), tokenFor(route, token));
     expect(res.status).toBe(expectedStatus(route, token));
     if (res.status === 401) {
       expect(res.headers["www-authenticate"]).toMatch(/^Bearer realm="trrg-gateway"/);
@@ -119,7 +141,7 @@ describe("authorization matrix", () => {
     }
     if (res.status === 403) expect(res.headers["www-authenticate"]).toMatch(/error="insufficient_scope", scope="[a-z]+\/\w+\.[cruds]"/);
     if (pattern.startsWith("/fhir/") && res.status >= 400) expect(res.body.resourceType).toBe("OperationOutcome");
-    if (token === "otherPatient" && method === "POST") expect(res.body["00081198"].Value[0]["00081197"].Value).toEqual([0x0124]);
+    if (token === "otherPatient" && method === "POST" && pattern.startsWith("/dicomweb/")) expect(res.body["00081198"].Value[0]["00081197"].Value).toEqual([0x0124]);
 
     expect(await auditCount()).toBe(before + 1);
     const [event] = (await t.services.audit.search({ count: 1, offset: 0 })).events;

@@ -58,6 +58,11 @@ describe("report jobs from STOW-RS", () => {
       expect(await t.services.jobs.listByStudy(study.studyInstanceUID)).toHaveLength(1);
       const result = job.result as PipelineResult;
       expect(result.image.sopInstanceUID).toBe(study.images[0]!.sopInstanceUID);
+      // The job published the report: one preliminary DiagnosticReport for the study, with a finding per clue.
+      const reports = (await t.api.get(`/fhir/DiagnosticReport?study-instance-uid=${study.studyInstanceUID}&_include=DiagnosticReport:result`)).body;
+      expect(reports.total).toBe(1);
+      expect(reports.entry[0].resource).toMatchObject({ status: "preliminary", conclusion: result.report.impression.trim() || expect.any(String) });
+      expect(reports.entry.filter((e: { search: { mode: string } }) => e.search.mode === "include")).toHaveLength(result.findings.length);
       const drawn = new Set<string>(study.case.findings.map((f) => f.observation));
       for (const f of result.findings) {
         const said = f.textStatus === "present";

@@ -33,6 +33,9 @@ const STUDY_PATHS = {
   ],
 };
 
+// The published report resources (src/fhir/fhirRoutes.ts), each guarded by its own SMART resource scope.
+const FHIR_READ_TYPES = ["DiagnosticReport", "Observation", "Device", "Provenance"];
+
 export const ROUTE_ACCESS_TABLE: ReadonlyArray<{ method: string; path: string; access: RouteAccess }> = [
   { method: "GET", path: "/healthz", access: PUBLIC },
   { method: "GET", path: "/readyz", access: PUBLIC },
@@ -46,6 +49,13 @@ export const ROUTE_ACCESS_TABLE: ReadonlyArray<{ method: string; path: string; a
   // narrows them to the patient's studies (src/jobs/jobRoutes.ts).
   { method: "GET", path: "/jobs", access: scoped("Task", "s") },
   { method: "GET", path: "/jobs/:id", access: scoped("Task", "r") },
+  // FHIR R4 capabilities are public (SMART App Launch 2: clients discover the server before they authorize).
+  { method: "GET", path: "/fhir/metadata", access: PUBLIC },
+  ...FHIR_READ_TYPES.flatMap((type) => [
+    { method: "GET", path: `/fhir/${type}`, access: scoped(type, "s") },
+    { method: "POST", path: `/fhir/${type}/_search`, access: scoped(type, "s") },
+    { method: "GET", path: `/fhir/${type}/:id`, access: scoped(type, "r") },
+  ]),
   { method: "GET", path: "/fhir/AuditEvent", access: scoped("AuditEvent", "s", ["system"]) },
   { method: "GET", path: "/fhir/AuditEvent/:id", access: scoped("AuditEvent", "r", ["system"]) },
 ];

@@ -38,9 +38,17 @@ export type IssueType =
   | "throttled"
   | "informational";
 
+export interface OperationOutcomeIssue {
+  severity: IssueSeverity;
+  code: IssueType;
+  diagnostics?: string;
+  /** FHIRPath of the elements the issue is about. */
+  expression?: string[];
+}
+
 export interface OperationOutcome {
   resourceType: "OperationOutcome";
-  issue: Array<{ severity: IssueSeverity; code: IssueType; diagnostics?: string }>;
+  issue: OperationOutcomeIssue[];
 }
 
 export const FHIR_JSON = "application/fhir+json";

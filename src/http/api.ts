@@ -633,6 +633,123 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/fhir/metadata": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The FHIR server's CapabilityStatement (FHIR R4 capabilities)
+         * @description What the FHIR API does, exactly: the resource types, their profiles
+         *     (`fhir-profiles/`), read and search-type, every search parameter with
+         *     the R4 SearchParameter it implements, `_include` and `_revinclude`.
+         *     Public: clients read it before they authorize.
+         */
+        get: operations["readCapabilityStatement"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fhir/{type}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A resource type the service publishes for its reports. */
+                type: components["parameters"]["FhirReportResourceType"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Search published report resources (FHIR R4 search)
+         * @description FHIR R4 search (search.html) over the resources the service
+         *     published: DiagnosticReport (by `patient`, `subject`, with
+         *     `:identifier` for logical references, `status`, `date`, `issued`,
+         *     `code`, `category`, `identifier`, `study-instance-uid`, `result`),
+         *     Observation (`patient`, `subject`, `code`, `value-concept`, `date`,
+         *     `status`, `category`, `device`, `identifier`), Device
+         *     (`identifier`, `device-name`, `status`) and Provenance (`target`,
+         *     `agent`, `recorded`); on all, `_id`, `_lastUpdated`, `_tag`,
+         *     `_security`, `_profile`. Token values take `system|code`, `|code` or
+         *     `code`; comma-separated values are ORed and repeated parameters
+         *     ANDed. Paging with `_count` (default 50, at most 500) and `_offset`;
+         *     `_sort` on one date parameter; `_summary=count`; `_include` and
+         *     `_revinclude` as the CapabilityStatement lists. Searches are strict:
+         *     an unknown parameter or modifier or an invalid value is answered 400
+         *     with an OperationOutcome.
+         *
+         *     **Authorization**: SMART scope `{type}.s` (`.rs`) in any context. With
+         *     a `patient/` scope only the launch patient's reports, findings and
+         *     provenance are found.
+         */
+        get: operations["searchReportResources"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fhir/{type}/_search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A resource type the service publishes for its reports. */
+                type: components["parameters"]["FhirReportResourceType"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Search with the parameters in a form body (FHIR R4 search by POST)
+         * @description As `GET /fhir/{type}`, with the parameters as
+         *     `application/x-www-form-urlencoded` in the body (and any in the URL).
+         */
+        post: operations["searchReportResourcesByPost"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fhir/{type}/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A resource type the service publishes for its reports. */
+                type: components["parameters"]["FhirReportResourceType"];
+                /** @description The resource's logical id (a UUID for the resources the service publishes). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Read one published resource (FHIR R4 read)
+         * @description The resource as `application/fhir+json`, with `ETag: W/"{versionId}"`
+         *     and `Last-Modified`. 404 with an OperationOutcome when it is not
+         *     known, or (for a `patient/` scope) belongs to another patient.
+         *
+         *     **Authorization**: SMART scope `{type}.r` (`.rs`) in any context.
+         */
+        get: operations["readReportResource"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/jobs": {
         parameters: {
             query?: never;
@@ -1532,6 +1649,15 @@ export interface components {
                 "application/fhir+json": components["schemas"]["OperationOutcome"];
             };
         };
+        /** @description The Accept header or `_format` asks for something other than JSON; OperationOutcome with issue code `not-supported`. */
+        FhirNotAcceptable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/fhir+json": components["schemas"]["OperationOutcome"];
+            };
+        };
         /** @description No resource has this id; OperationOutcome with issue code `not-found`. */
         FhirNotFound: {
             headers: {
@@ -1669,6 +1795,8 @@ export interface components {
         FhirCount: number;
         /** @description Number of matches to skip (newest first) before the first returned one. */
         FhirOffset: number;
+        /** @description A resource type the service publishes for its reports. */
+        FhirReportResourceType: "DiagnosticReport" | "Observation" | "Device" | "Provenance";
         /** @description Only JSON is served; other values are answered 400. */
         FhirFormat: "json" | "application/json" | "application/fhir+json";
     };
@@ -2389,6 +2517,121 @@ export interface operations {
             403: components["responses"]["FhirForbidden"];
             404: components["responses"]["FhirNotFound"];
             429: components["responses"]["FhirTooManyRequests"];
+        };
+    };
+    readCapabilityStatement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The CapabilityStatement. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": Record<string, never>;
+                };
+            };
+            406: components["responses"]["FhirNotAcceptable"];
+        };
+    };
+    searchReportResources: {
+        parameters: {
+            query?: {
+                /** @description Page size (search.html `_count`); default 50, capped at 500 (the server returns fewer than asked beyond that). `0` returns only the `total`. */
+                _count?: components["parameters"]["FhirCount"];
+                /** @description Number of matches to skip (newest first) before the first returned one. */
+                _offset?: components["parameters"]["FhirOffset"];
+            };
+            header?: never;
+            path: {
+                /** @description A resource type the service publishes for its reports. */
+                type: components["parameters"]["FhirReportResourceType"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The matches (and included resources), as a `searchset` Bundle. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": components["schemas"]["Bundle"];
+                };
+            };
+            400: components["responses"]["FhirBadRequest"];
+            401: components["responses"]["FhirUnauthorized"];
+            403: components["responses"]["FhirForbidden"];
+            406: components["responses"]["FhirNotAcceptable"];
+            429: components["responses"]["FhirTooManyRequests"];
+        };
+    };
+    searchReportResourcesByPost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A resource type the service publishes for its reports. */
+                type: components["parameters"]["FhirReportResourceType"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/x-www-form-urlencoded": {
+                    [key: string]: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The matches, as a `searchset` Bundle. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": components["schemas"]["Bundle"];
+                };
+            };
+            400: components["responses"]["FhirBadRequest"];
+            401: components["responses"]["FhirUnauthorized"];
+            403: components["responses"]["FhirForbidden"];
+        };
+    };
+    readReportResource: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A resource type the service publishes for its reports. */
+                type: components["parameters"]["FhirReportResourceType"];
+                /** @description The resource's logical id (a UUID for the resources the service publishes). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The resource. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": Record<string, never>;
+                };
+            };
+            401: components["responses"]["FhirUnauthorized"];
+            403: components["responses"]["FhirForbidden"];
+            404: components["responses"]["FhirNotFound"];
+            406: components["responses"]["FhirNotAcceptable"];
         };
     };
     listJobs: {

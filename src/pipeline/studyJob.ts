@@ -1,9 +1,11 @@
-// A report job: the stored instances of one study through the TRRG pipeline. Problems in the study itself (no
-// frontal image, an image that cannot be decoded) fail the job at once with the reason; anything else (a disk or
-// database hiccup) is retried by the queue.
+// A report job: the stored instances of one study through the TRRG pipeline, published as FHIR resources.
+// Problems in the study itself (no frontal image, an image that cannot be decoded, a Patient ID the linkage rule
+// cannot use) fail the job at once with the reason; anything else (a disk or database hiccup) is retried.
 import path from "node:path";
 import { Part10Error } from "../dicom/part10.js";
 import { PixelDecodeError } from "../dicom/pixelData.js";
+import { PatientLinkageError } from "../fhir/patientReference.js";
+import { InvalidResourceError, publishReport, reportedStudy } from "../fhir/publishReport.js";
 import { loadModelSet } from "../inference/manifest.js";
 import { closeModel, openModel, type LoadedModel } from "../inference/sessions.js";
 import { loadTokenizer, type ReportTokenizer } from "../inference/tokenizer.js";
@@ -50,7 +52,8 @@ export async function closeReportModel(reportModel: ReportModel): Promise<void> 
   await closeModel(reportModel.model);
 }
 
-const STUDY_PROBLEMS = [NoFrontalImageError, PixelDecodeError, Part10Error];
+// InvalidResourceError is a defect of ours, not of the study, but a retry cannot mend it either.
+const STUDY_PROBLEMS = [NoFrontalImageError, PixelDecodeError, Part10Error, InvalidResourceError, PatientLinkageError];
 
 async function runStudyJob(services: Services, { model, tokenizer, images: pool, greedyBatcher }: ReportModel, job: Job, signal: AbortSignal): Promise<PipelineResult> {
   const { manifest } = model.set;
@@ -67,10 +70,13 @@ async function runStudyJob(services: Services, { model, tokenizer, images: pool,
   try {
     const images = await Promise.all(rows.map((r) => studyImageFromFile(path.join(services.files.root, r.file_path))));
     signal.throwIfAborted();
-    return await reportStudy(model, tokenizer, images, {
+    const result = await reportStudy(model, tokenizer, images, {
       ...(pool ? { prepareImage: (part10, spec) => pool.prepare(part10, spec) } : {}),
       ...(greedyBatcher ? { greedyBatcher } : {}),
     });
+    signal.throwIfAborted();
+    await publishReport(services.db, services.config.fhir, result, await reportedStudy(services.db, job.studyInstanceUID));
+    return result;
   } catch (error) {
     if (STUDY_PROBLEMS.some((kind) => error instanceof kind)) throw new PermanentJobError((error as Error).message);
     throw error;

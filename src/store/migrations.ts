@@ -104,7 +104,40 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex("jobs_by_created").on("jobs").column("created_at").execute();
     },
   },
+  "0004_fhir_resources": {
+    async up(db: Kysely<unknown>) {
+      // The resources the service publishes (src/fhir/resourceStore.ts). seq orders searches and their pages.
+      await db.schema
+        .createTable("fhir_resources")
+        .addColumn("seq", serialType(db), (c) => c.primaryKey())
+        .addColumn("resource_type", "varchar(32)", (c) => c.notNull())
+        .addColumn("id", "varchar(64)", (c) => c.notNull())
+        .addColumn("version_id", "integer", (c) => c.notNull())
+        .addColumn("last_updated", "varchar(32)", (c) => c.notNull())
+        .addColumn("content", "text", (c) => c.notNull())
+        .addUniqueConstraint("fhir_resources_one_per_id", ["resource_type", "id"])
+        .execute();
+      // Search index: one row per (parameter, value) of a resource. Tokens and references keep their system
+      // ("" when none); dates keep the instant range [date_start, date_end) of the value.
+      await db.schema
+        .createTable("fhir_search_index")
+        .addColumn("resource_seq", "integer", (c) => c.notNull().references("fhir_resources.seq").onDelete("cascade"))
+        .addColumn("param", "varchar(64)", (c) => c.notNull())
+        .addColumn("system", "varchar(255)", (c) => c.notNull())
+        .addColumn("value", "varchar(255)", (c) => c.notNull())
+        .addColumn("date_start", "varchar(32)")
+        .addColumn("date_end", "varchar(32)")
+        .execute();
+      await db.schema.createIndex("fhir_search_by_value").on("fhir_search_index").columns(["param", "value", "system"]).execute();
+      await db.schema.createIndex("fhir_search_by_resource").on("fhir_search_index").column("resource_seq").execute();
+    },
+  },
 };
+
+/** A key the database numbers itself: SQLite's INTEGER PRIMARY KEY is the rowid; PostgreSQL needs serial. */
+function serialType(db: Kysely<unknown>): "integer" | "serial" {
+  return db.getExecutor().adapter instanceof PostgresAdapter ? "serial" : "integer";
+}
 
 /**
  * Triggers that refuse UPDATE and DELETE (and, on PostgreSQL, TRUNCATE) of audit_events, so the service cannot

@@ -1,5 +1,7 @@
 // Table shapes of the index. One row per study, series and instance; the instance row keeps the DICOM JSON
 // metadata (bulk data left out) so WADO-RS metadata and QIDO-RS includefield never reopen the files.
+import type { Generated } from "kysely";
+
 export interface StudyTable {
   study_instance_uid: string;
   patient_id: string | null;
@@ -84,10 +86,32 @@ export interface JobTable {
   finished_at: string | null;
 }
 
+/** A published FHIR resource (src/fhir/resourceStore.ts); content is its JSON, meta included. */
+export interface FhirResourceTable {
+  seq: Generated<number>;
+  resource_type: string;
+  id: string;
+  version_id: number;
+  last_updated: string;
+  content: string;
+}
+
+/** One searchable value of a resource: a token or reference (system "" when none), or a date range. */
+export interface FhirSearchIndexTable {
+  resource_seq: number;
+  param: string;
+  system: string;
+  value: string;
+  date_start: string | null;
+  date_end: string | null;
+}
+
 export interface DatabaseSchema {
   studies: StudyTable;
   series: SeriesTable;
   instances: InstanceTable;
   audit_events: AuditEventTable;
   jobs: JobTable;
+  fhir_resources: FhirResourceTable;
+  fhir_search_index: FhirSearchIndexTable;
 }

@@ -26,9 +26,9 @@ export interface TestClient {
 
 /** Clients registered with the embedded authorization server of every test app. */
 export const TEST_CLIENTS = {
-  system: { client_id: "test-system", client_secret: "system-secret-0123456789abcdef", scope: "system/ImagingStudy.cruds system/AuditEvent.rs system/DiagnosticReport.rs system/Observation.rs system/Task.rs" },
+  system: { client_id: "test-system", client_secret: "system-secret-0123456789abcdef", scope: "system/ImagingStudy.cruds system/AuditEvent.rs system/DiagnosticReport.rs system/Observation.rs system/Device.rs system/Provenance.rs system/Task.rs" },
   noImaging: { client_id: "test-observer", client_secret: "observer-secret-0123456789abcdef", scope: "system/Observation.rs" },
-  patient: { client_id: "test-patient-app", client_secret: "patient-secret-0123456789abcdef", scope: "patient/ImagingStudy.cruds patient/Task.rs", patient: "PATIENT-OTHER" },
+  patient: { client_id: "test-patient-app", client_secret: "patient-secret-0123456789abcdef", scope: "patient/ImagingStudy.cruds patient/Task.rs patient/DiagnosticReport.rs patient/Observation.rs patient/Provenance.rs", patient: "PATIENT-OTHER" },
 } satisfies Record<string, TestClient>;
 
 export interface TestApp {

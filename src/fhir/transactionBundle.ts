@@ -1,0 +1,45 @@
+// One transaction Bundle per report (FHIR R4 http.html#transaction): every entry is a conditional create
+// (ifNoneExist, R4 http.html#ccreate) on the resource's stable identity, so posting the bundle again, after a
+// timeout or from another worker, creates nothing twice. References between the entries use their urn:uuid full
+// URLs, which the server resolves to whatever it created or found (R4 bundle.html#references).
+import type { Bundle, BundleEntry, Resource } from "@medplum/fhirtypes";
+import { CODE_SYSTEMS, IDENTIFIER_SYSTEMS } from "./canonical.js";
+import type { ReportResources } from "./reportResources.js";
+
+export function transactionBundle(resources: ReportResources): Bundle {
+  const all: Resource[] = [resources.device, ...resources.observations, resources.report, resources.provenance];
+  const fullUrls = new Map(all.map((r) => [`${r.resourceType}/${r.id}`, `urn:uuid:${r.id}`]));
+  return {
+    resourceType: "Bundle",
+    type: "transaction",
+    entry: all.map((resource) => entry(resource, fullUrls)),
+  };
+}
+
+function entry(resource: Resource, fullUrls: ReadonlyMap<string, string>): BundleEntry {
+  const { id, ...content } = resource;
+  return {
+    fullUrl: `urn:uuid:${id}`,
+    resource: withBundleReferences(content as Resource, fullUrls),
+    request: { method: "POST", url: resource.resourceType, ifNoneExist: conditionOf(resource) },
+  };
+}
+
+/** The search that finds the resource if an earlier post of this bundle already created it. */
+function conditionOf(resource: Resource): string {
+  if (resource.resourceType === "Provenance") {
+    // R4 Provenance has no identifier; it carries the report identifier as a tag instead (docs/fhir.md).
+    const tag = resource.meta?.tag?.find((t) => t.system === CODE_SYSTEMS.reportTag);
+    return `_tag=${encodeURIComponent(`${CODE_SYSTEMS.reportTag}|${tag?.code ?? ""}`)}`;
+  }
+  const identifier = (resource as { identifier?: { system?: string; value?: string }[] }).identifier?.[0];
+  if (!identifier?.value) throw new Error(`${resource.resourceType} has no identifier to create it conditionally`);
+  const system = identifier.system ?? IDENTIFIER_SYSTEMS.uri;
+  return `identifier=${encodeURIComponent(`${system}|${identifier.value}`)}`;
+}
+
+function withBundleReferences<T>(value: T, fullUrls: ReadonlyMap<string, string>): T {
+  return JSON.parse(JSON.stringify(value), (key, v: unknown) =>
+    key === "reference" && typeof v === "string" ? (fullUrls.get(v) ?? v) : v,
+  ) as T;
+}
