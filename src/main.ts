@@ -23,9 +23,10 @@ Usage:
   trrg-gateway label <file|-> [--jsonl]
                                       label a chest X-ray report: the 14 CheXpert observations as
                                       present/absent/uncertain/null; --jsonl reads {"uid","text"} lines
-  trrg-gateway report <files or folders> [--out result.json] [--model DIR]
+  trrg-gateway report <files or folders> [--out result.json] [--model DIR] [--fhir]
                                       generate a preliminary report for each study among the DICOM
-                                      files, without a server (default model: the bundled trrg-mini)
+                                      files, without a server (default model: the bundled trrg-mini);
+                                      --fhir prints each study's FHIR transaction Bundle instead
   trrg-gateway phantom --count N --seed S --out DIR [--size PIXELS] [--png]
                                       write N synthetic chest X-ray studies (DICOM, seeds S..S+N-1) and
                                       their ground truth (ground-truth.jsonl); not patient data
@@ -109,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
       size: { type: "string" },
       png: { type: "boolean" },
       model: { type: "string" },
+      fhir: { type: "boolean" },
     },
   });
   const command = positionals[0];
@@ -146,7 +148,14 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     return runReportCommand(
-      { paths: positionals.slice(1), out: values.out, modelDir: values.model ?? BUNDLED_MODEL_DIR, executionProviders: ["cpu"] },
+      {
+        paths: positionals.slice(1),
+        out: values.out,
+        modelDir: values.model ?? BUNDLED_MODEL_DIR,
+        executionProviders: ["cpu"],
+        // Patient linkage and the organisation come from the same TRRG_FHIR_* settings as the service's.
+        ...(values.fhir ? { fhir: loadConfig().fhir } : {}),
+      },
       { stdout: process.stdout, stderr: process.stderr },
     );
   }

@@ -1,8 +1,10 @@
 // `trrg-gateway report`: the pipeline without a server, run as an operator runs it.
-import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
+import type { Bundle, DiagnosticReport, Resource } from "@medplum/fhirtypes";
+import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { profileFor, validateProfiled } from "../src/fhir/profileValidation.js";
 import { runPhantomCommand } from "../src/phantom/phantomCommand.js";
 import { cli } from "./support/cli.js";
 
@@ -32,6 +34,26 @@ describe("trrg-gateway report", () => {
     for (const r of results) expect(r.findings).toHaveLength(12);
   });
 
+  it("prints the FHIR transaction Bundle of a study with --fhir: conditional creates that validate against our profiles", async () => {
+    const studies = await readdir(path.join(dir, "studies"), { withFileTypes: true });
+    const first = studies.find((e) => e.isDirectory())!;
+    const result = await cli(["report", path.join(dir, "studies", first.name), "--fhir"]);
+    expect(result.code, result.stderr).toBe(0);
+    const bundle = JSON.parse(result.stdout) as Bundle;
+    expect(bundle).toMatchObject({ resourceType: "Bundle", type: "transaction" });
+    const types = bundle.entry!.map((e) => e.resource!.resourceType);
+    expect(types).toEqual(["Device", ...Array(12).fill("Observation"), "DiagnosticReport", "Provenance"]);
+    const fullUrls = new Set(bundle.entry!.map((e) => e.fullUrl));
+    for (const entry of bundle.entry!) {
+      expect(entry.fullUrl).toMatch(/^urn:uuid:[0-9a-f-]{36}$/);
+      expect(entry.request).toMatchObject({ method: "POST", url: entry.resource!.resourceType, ifNoneExist: expect.stringMatching(/^(identifier|_tag)=/) });
+      expect(issuesInBundle(entry.resource!), entry.resource!.resourceType).toEqual([]);
+    }
+    // References between the entries are their full URLs, so the server resolves them to what it created.
+    const report = bundle.entry!.find((e) => e.resource!.resourceType === "DiagnosticReport")!.resource as DiagnosticReport;
+    for (const r of report.result!) expect(fullUrls.has(r.reference)).toBe(true);
+  });
+
   it("fails with status 1 when no file is a readable DICOM image", async () => {
     const result = await cli(["report", path.join(dir, "junk")]);
     expect(result.code).toBe(1);
@@ -44,3 +66,8 @@ describe("trrg-gateway report", () => {
     expect(result.stderr).toMatch(/give one or more DICOM files or folders/);
   });
 });
+
+/** Issues of a resource inside a transaction Bundle: a urn:uuid reference cannot be type-checked (a warning). */
+function issuesInBundle(resource: Resource) {
+  return validateProfiled(resource, profileFor(resource.resourceType)!).filter((i) => !(i.severity === "warning" && /got "urn:uuid:/.test(i.diagnostics ?? "")));
+}

@@ -1,8 +1,14 @@
-// `trrg-gateway report <files or folders> [--out result.json]`: the pipeline without a server. Reads DICOM files,
-// groups them by study, and prints each study's generated report and findings; --out also writes the full
-// results as JSON. A progress line per study goes to stderr when more than one study is read.
+// `trrg-gateway report <files or folders> [--out result.json] [--fhir]`: the pipeline without a server. Reads DICOM
+// files, groups them by study, and prints each study's generated report and findings; --out also writes the full
+// results as JSON; --fhir prints instead the FHIR transaction Bundle the service would deliver (validated against
+// our profiles): pretty JSON for one study, one Bundle per line (NDJSON) for several. A progress line per study
+// goes to stderr when more than one study is read.
 import { readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { FhirConfig } from "../config.js";
+import { assertValid } from "../fhir/publishReport.js";
+import { buildReportResources } from "../fhir/reportResources.js";
+import { transactionBundle } from "../fhir/transactionBundle.js";
 import { loadModelSet } from "../inference/manifest.js";
 import { closeModel, openModel, type ExecutionProvider } from "../inference/sessions.js";
 import { loadTokenizer } from "../inference/tokenizer.js";
@@ -14,6 +20,8 @@ export interface ReportCommandOptions {
   out?: string;
   modelDir: string;
   executionProviders: ExecutionProvider[];
+  /** Print each study's FHIR transaction Bundle, built with these settings, instead of the text. */
+  fhir?: FhirConfig;
 }
 
 interface Streams {
@@ -76,7 +84,13 @@ export async function runReportCommand(options: ReportCommandOptions, { stdout, 
       try {
         const result = { studyInstanceUID, ...(await reportStudy(model, tokenizer, images)) };
         results.push(result);
-        stdout.write(describe(result));
+        if (options.fhir) {
+          const resources = buildReportResources(result, { studyInstanceUID, ...images[0]?.study }, options.fhir, new Date());
+          assertValid(resources);
+          stdout.write(`${JSON.stringify(transactionBundle(resources), null, studies.size === 1 ? 2 : undefined)}\n`);
+        } else {
+          stdout.write(describe(result));
+        }
         if (studies.size > 1) stderr.write(`[${n}/${studies.size}] ${studyInstanceUID}: ${Math.round(performance.now() - started)} ms\n`);
       } catch (error) {
         failed++;

@@ -7,6 +7,8 @@ import type { StudyImage } from "./reportStudy.js";
 
 export interface StudyFile extends StudyImage {
   studyInstanceUID: string;
+  /** The study attributes a FHIR report needs (src/fhir/reportResources.ts ReportedStudy). */
+  study: { patientId?: string; issuerOfPatientId?: string; studyDate?: string; studyTime?: string; timezoneOffset?: string };
 }
 
 const TAG = {
@@ -15,6 +17,11 @@ const TAG = {
   SOPInstanceUID: "00080018",
   ViewPosition: "00185101",
   SeriesDescription: "0008103E",
+  PatientID: "00100020",
+  IssuerOfPatientID: "00100021",
+  StudyDate: "00080020",
+  StudyTime: "00080030",
+  TimezoneOffsetFromUTC: "00080201",
 } as const;
 
 function attributesOf(part10: Buffer): Omit<StudyFile, "read"> {
@@ -24,7 +31,22 @@ function attributesOf(part10: Buffer): Omit<StudyFile, "read"> {
   const value = (tag: string) => stringValue(header.dataset, tag);
   const viewPosition = value(TAG.ViewPosition);
   const seriesDescription = value(TAG.SeriesDescription);
+  const study = Object.fromEntries(
+    (
+      [
+        ["patientId", TAG.PatientID],
+        ["issuerOfPatientId", TAG.IssuerOfPatientID],
+        ["studyDate", TAG.StudyDate],
+        ["studyTime", TAG.StudyTime],
+        ["timezoneOffset", TAG.TimezoneOffsetFromUTC],
+      ] as const
+    ).flatMap(([key, tag]) => {
+      const v = value(tag);
+      return v ? [[key, v]] : [];
+    }),
+  ) as StudyFile["study"];
   return {
+    study,
     studyInstanceUID: value(TAG.StudyInstanceUID) ?? "",
     seriesInstanceUID: value(TAG.SeriesInstanceUID) ?? "",
     sopInstanceUID: value(TAG.SOPInstanceUID) ?? "",
