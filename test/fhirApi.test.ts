@@ -243,7 +243,7 @@ describe("CapabilityStatement", () => {
     expect(res.status).toBe(200);
     const rest = res.body.rest[0];
     const types = rest.resource.map((r: { type: string }) => r.type);
-    expect(types).toEqual(["DiagnosticReport", "Observation", "Device", "Provenance"]);
+    expect(types).toEqual(["DiagnosticReport", "Observation", "Device", "Provenance", "AuditEvent"]);
     const report = rest.resource[0];
     expect(report.profile).toBe("https://trrg-gateway.org/fhir/StructureDefinition/trrg-chest-xray-report");
     const names = report.searchParam.map((p: { name: string }) => p.name);

