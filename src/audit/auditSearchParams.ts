@@ -1,14 +1,6 @@
 // FHIR R4 search parameters of GET /fhir/AuditEvent (search.html): date with prefixes and partial dates, agent,
 // entity (also entity-identifier), outcome, _count, _offset. Parsed into an AuditSearch for the store.
-import {
-  FhirSearchError,
-  DEFAULT_COUNT,
-  MAX_COUNT,
-  lowerBound,
-  nonNegativeInteger,
-  parseDateRange,
-  upperBound,
-} from "../fhir/searchValues.js";
+import { applyPagingParameter, DEFAULT_COUNT, FhirSearchError, lowerBound, parseDateRange, upperBound } from "../fhir/searchValues.js";
 import type { AuditSearch } from "./auditStore.js";
 
 /** A search the server cannot run as asked: answered 400 with an OperationOutcome. */
@@ -39,7 +31,6 @@ function dateBound(parameter: string): Bound {
 }
 
 const OUTCOMES = new Set(["0", "4", "8", "12"]);
-const JSON_FORMATS = new Set(["json", "application/json", "application/fhir+json"]);
 const KNOWN = new Set(["date", "agent", "entity", "entity-identifier", "outcome", "_count", "_offset", "_format"]);
 
 /** Parses the query string's parameters (in order, repeats kept); throws AuditSearchError on anything it cannot honour. */
@@ -55,6 +46,7 @@ export function parseAuditSearch(parameters: Iterable<[string, string]>): AuditS
       throw new FhirSearchError(`${name}: given more than once`);
     }
     seen.add(name === "entity-identifier" ? "entity" : name);
+    if (applyPagingParameter(name, value, search)) continue;
     switch (name) {
       case "date": {
         // Repeated date parameters are ANDed: the narrowest range wins.
@@ -73,16 +65,6 @@ export function parseAuditSearch(parameters: Iterable<[string, string]>): AuditS
       case "outcome":
         if (!OUTCOMES.has(value)) throw new FhirSearchError(`outcome: expected 0, 4, 8 or 12, got "${value}"`);
         search.outcome = value;
-        break;
-      case "_count":
-        // search.html "_count": the server may return fewer than asked.
-        search.count = Math.min(nonNegativeInteger(name, value), MAX_COUNT);
-        break;
-      case "_offset":
-        search.offset = nonNegativeInteger(name, value);
-        break;
-      case "_format":
-        if (!JSON_FORMATS.has(value)) throw new FhirSearchError(`_format: only JSON is supported, got "${value}"`);
         break;
     }
   }

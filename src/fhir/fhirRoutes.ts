@@ -11,7 +11,7 @@ import { readResource, searchResources } from "./resourceStore.js";
 import { queryParameters, searchSet } from "./searchBundle.js";
 import { SUPPORTED_RESOURCE_TYPES, type SupportedResourceType } from "./searchIndex.js";
 import { parseResourceSearch } from "./searchRequest.js";
-import { FhirSearchError } from "./searchValues.js";
+import { FhirSearchError, JSON_FORMATS } from "./searchValues.js";
 
 export type BaseUrl = (req: Request) => string;
 
@@ -25,7 +25,7 @@ function isSupported(type: string): type is SupportedResourceType {
 /** R4 http.html#mime-type: JSON only; an Accept (or _format) asking for XML or Turtle is a 406. */
 function acceptsJson(req: Request): boolean {
   const format = typeof req.query._format === "string" ? req.query._format : undefined;
-  if (format !== undefined) return ["json", "application/json", "application/fhir+json"].includes(format);
+  if (format !== undefined) return JSON_FORMATS.has(format);
   const accept = req.get("accept");
   if (!accept) return true;
   return accept.split(",").some((range) => FHIR_MEDIA_TYPES.includes((range.split(";")[0] ?? "").trim().toLowerCase()));

@@ -1,7 +1,7 @@
 // Parses a FHIR R4 search (search.html) against the parameters of searchIndex.ts into a ResourceSearch for the
 // store. Strict handling (search.html#errors): a parameter or modifier we do not support is a 400, never silently
 // ignored, so a client never mistakes an unfiltered result for a filtered one.
-import { DEFAULT_COUNT, FhirSearchError, MAX_COUNT, nonNegativeInteger, parseDateRange } from "./searchValues.js";
+import { applyPagingParameter, DEFAULT_COUNT, FhirSearchError, parseDateRange } from "./searchValues.js";
 import { SEARCH_PARAMETERS, normaliseString, type SupportedResourceType } from "./searchIndex.js";
 
 export type DatePrefix = "eq" | "ne" | "lt" | "gt" | "le" | "ge" | "sa" | "eb";
@@ -39,7 +39,6 @@ export interface ResourceSearch {
 }
 
 const CONTROL = new Set(["_count", "_offset", "_include", "_revinclude", "_sort", "_summary", "_total", "_format"]);
-const JSON_FORMATS = new Set(["json", "application/json", "application/fhir+json"]);
 const DATE_PREFIXES = new Set<DatePrefix>(["eq", "ne", "lt", "gt", "le", "ge", "sa", "eb"]);
 
 /** Splits on commas not escaped with a backslash (search.html#escaping), and unescapes. */
@@ -126,13 +125,8 @@ export function parseResourceSearch(resourceType: SupportedResourceType, paramet
       search.criteria.push(criterion(resourceType, name, value));
       continue;
     }
+    if (applyPagingParameter(name, value, search)) continue;
     switch (name) {
-      case "_count":
-        search.count = Math.min(nonNegativeInteger(name, value), MAX_COUNT);
-        break;
-      case "_offset":
-        search.offset = nonNegativeInteger(name, value);
-        break;
       case "_include":
       case "_revinclude":
         search.includes.push(...value.split(",").map((v) => inclusion(resourceType, name, v)));
@@ -148,9 +142,6 @@ export function parseResourceSearch(resourceType: SupportedResourceType, paramet
       case "_total":
         if (!["none", "estimate", "accurate"].includes(value)) throw new FhirSearchError(`_total: expected none, estimate or accurate`);
         break; // the total is always counted exactly
-      case "_format":
-        if (!JSON_FORMATS.has(value)) throw new FhirSearchError(`_format: only JSON is supported, got "${value}"`);
-        break;
     }
   }
   return search;

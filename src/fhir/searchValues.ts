@@ -78,3 +78,23 @@ export function nonNegativeInteger(name: string, text: string): number {
   return Number(text);
 }
 
+
+export const JSON_FORMATS: ReadonlySet<string> = new Set(["json", "application/json", "application/fhir+json"]);
+
+/** _count, _offset and _format, as every search takes them: applies one to the page; false for any other name. */
+export function applyPagingParameter(name: string, value: string, page: { count: number; offset: number }): boolean {
+  switch (name) {
+    case "_count":
+      // search.html "_count": the server may return fewer than asked.
+      page.count = Math.min(nonNegativeInteger(name, value), MAX_COUNT);
+      return true;
+    case "_offset":
+      page.offset = nonNegativeInteger(name, value);
+      return true;
+    case "_format":
+      if (!JSON_FORMATS.has(value)) throw new FhirSearchError(`_format: only JSON is supported, got "${value}"`);
+      return true;
+    default:
+      return false;
+  }
+}
