@@ -47,7 +47,39 @@ export interface FhirConfig {
   patientLinkage: PatientLinkage;
   /** DiagnosticReport.performer: the organisation that runs the service. */
   organizationName: string;
+  /** Delivery of each report to the EHR's FHIR server (src/fhir/deliveryWorker.ts); absent: no delivery. */
+  delivery?: FhirDeliveryConfig | undefined;
 }
+
+/** How delivery authenticates to the target FHIR server. Secrets stay in their files: only paths are held here. */
+export type FhirTargetAuth =
+  | { kind: "none" }
+  | { kind: "token"; tokenFile: string }
+  | {
+      /** SMART Backend Services: client_credentials with a private_key_jwt assertion (RS384 or ES384). */
+      kind: "smart-backend";
+      clientId: string;
+      /** A private JWK, or a JWKS holding one, with its kid. */
+      keyFile: string;
+      /** The token endpoint; when absent, token_endpoint of {target}/.well-known/smart-configuration. */
+      tokenUrl: string | undefined;
+      scope: string;
+    };
+
+/** Delivery to the target FHIR server. Durations in milliseconds. */
+export interface FhirDeliveryConfig {
+  /** The target's FHIR base URL (no trailing slash): transaction Bundles are POSTed to it. */
+  targetUrl: string;
+  auth: FhirTargetAuth;
+  /** Retry n waits min(cap, base × 2^(n−1)); deliveries are retried until they succeed or are rejected. */
+  retryBaseMs: number;
+  retryCapMs: number;
+  /** Longest wait for one HTTP request (token or transaction). */
+  timeoutMs: number;
+}
+
+/** SMART v2 scopes for conditional create of the four resource types a report is delivered as. */
+export const DEFAULT_TARGET_SCOPE = "system/DiagnosticReport.cr system/Observation.cr system/Device.cr system/Provenance.cr";
 
 /** The model set the pipeline runs (src/inference/) and where. */
 export interface ModelConfig {
@@ -251,9 +283,81 @@ const environmentSchema = z.object({
       return parsed as Record<string, string>;
     }),
   TRRG_FHIR_ORGANIZATION: z.string().min(1).max(200).default("trrg-gateway"),
+  TRRG_FHIR_TARGET_URL: httpUrl.optional(),
+  TRRG_FHIR_TARGET_AUTH: z.enum(["none", "token", "smart-backend"]).optional(),
+  TRRG_FHIR_TARGET_TOKEN_FILE: z.string().min(1).optional(),
+  TRRG_FHIR_TARGET_CLIENT_ID: z.string().regex(/^[\x21-\x7e]{1,255}$/, "expected 1 to 255 printable ASCII characters without spaces").optional(),
+  TRRG_FHIR_TARGET_TOKEN_URL: httpUrl.optional(),
+  TRRG_FHIR_TARGET_KEY_FILE: z.string().min(1).optional(),
+  TRRG_FHIR_TARGET_SCOPE: z.string().trim().min(1).optional(),
+  TRRG_FHIR_DELIVERY_RETRY_BASE: duration(0, 24 * 3_600_000).default(10_000),
+  TRRG_FHIR_DELIVERY_RETRY_CAP: duration(0, 7 * 24 * 3_600_000).default(600_000),
+  TRRG_FHIR_DELIVERY_TIMEOUT: duration(100, 600_000).default(30_000),
 });
 
 export type Environment = Record<string, string | undefined>;
+
+type ParsedEnvironment = z.infer<typeof environmentSchema>;
+
+/** The settings each target auth kind needs, and the ones it must not be given (a sign of a mistaken setup). */
+const TARGET_AUTH_SETTINGS = {
+  none: { needs: [], takes: [] },
+  token: { needs: ["TRRG_FHIR_TARGET_TOKEN_FILE"], takes: ["TRRG_FHIR_TARGET_TOKEN_FILE"] },
+  "smart-backend": {
+    needs: ["TRRG_FHIR_TARGET_CLIENT_ID", "TRRG_FHIR_TARGET_KEY_FILE"],
+    takes: ["TRRG_FHIR_TARGET_CLIENT_ID", "TRRG_FHIR_TARGET_KEY_FILE", "TRRG_FHIR_TARGET_TOKEN_URL", "TRRG_FHIR_TARGET_SCOPE"],
+  },
+} as const satisfies Record<FhirTargetAuth["kind"], { needs: readonly string[]; takes: readonly string[] }>;
+
+const TARGET_SETTINGS = [
+  "TRRG_FHIR_TARGET_AUTH",
+  "TRRG_FHIR_TARGET_TOKEN_FILE",
+  "TRRG_FHIR_TARGET_CLIENT_ID",
+  "TRRG_FHIR_TARGET_TOKEN_URL",
+  "TRRG_FHIR_TARGET_KEY_FILE",
+  "TRRG_FHIR_TARGET_SCOPE",
+] as const;
+
+/** The delivery settings, checked as a whole; undefined without a target. Files are resolved from the working folder. */
+function deliveryConfig(env: ParsedEnvironment): FhirDeliveryConfig | undefined {
+  const given = (name: (typeof TARGET_SETTINGS)[number]) => env[name] !== undefined;
+  if (env.TRRG_FHIR_TARGET_URL === undefined) {
+    const stray = TARGET_SETTINGS.filter(given);
+    if (stray.length > 0) throw new ConfigError(stray.map((name) => `${name}: set, but TRRG_FHIR_TARGET_URL is not (no target, no delivery)`));
+    return undefined;
+  }
+  const kind = env.TRRG_FHIR_TARGET_AUTH ?? "none";
+  const { needs, takes } = TARGET_AUTH_SETTINGS[kind];
+  const problems = [
+    ...needs.filter((name) => !given(name)).map((name) => `${name}: required when TRRG_FHIR_TARGET_AUTH is ${kind}`),
+    ...TARGET_SETTINGS.filter((name) => name !== "TRRG_FHIR_TARGET_AUTH" && given(name) && !(takes as readonly string[]).includes(name)).map(
+      (name) => `${name}: not used when TRRG_FHIR_TARGET_AUTH is ${kind}${kind === "none" ? " (the default)" : ""}`,
+    ),
+  ];
+  if (env.TRRG_FHIR_DELIVERY_RETRY_BASE > env.TRRG_FHIR_DELIVERY_RETRY_CAP) {
+    problems.push("TRRG_FHIR_DELIVERY_RETRY_BASE: must not exceed TRRG_FHIR_DELIVERY_RETRY_CAP");
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const auth: FhirTargetAuth =
+    kind === "token"
+      ? { kind, tokenFile: path.resolve(env.TRRG_FHIR_TARGET_TOKEN_FILE!) }
+      : kind === "smart-backend"
+        ? {
+            kind,
+            clientId: env.TRRG_FHIR_TARGET_CLIENT_ID!,
+            keyFile: path.resolve(env.TRRG_FHIR_TARGET_KEY_FILE!),
+            tokenUrl: env.TRRG_FHIR_TARGET_TOKEN_URL,
+            scope: (env.TRRG_FHIR_TARGET_SCOPE ?? DEFAULT_TARGET_SCOPE).split(/\s+/).join(" "),
+          }
+        : { kind };
+  return {
+    targetUrl: env.TRRG_FHIR_TARGET_URL,
+    auth,
+    retryBaseMs: env.TRRG_FHIR_DELIVERY_RETRY_BASE,
+    retryCapMs: env.TRRG_FHIR_DELIVERY_RETRY_CAP,
+    timeoutMs: env.TRRG_FHIR_DELIVERY_TIMEOUT,
+  };
+}
 
 function readConfigFile(file: string): Environment {
   let parsed: unknown;
@@ -298,6 +402,7 @@ export function loadConfig(environment: Environment = process.env): Config {
   if (env.TRRG_AUTH_MODE === "external" && !env.TRRG_AUTH_ISSUER) {
     throw new ConfigError(["TRRG_AUTH_ISSUER: required when TRRG_AUTH_MODE is external"]);
   }
+  const delivery = deliveryConfig(env);
   const dataDir = path.resolve(env.TRRG_DATA_DIR);
   const origin = env.TRRG_PUBLIC_URL ?? `http://${env.TRRG_HOST.includes(":") ? `[${env.TRRG_HOST}]` : env.TRRG_HOST}:${env.TRRG_PORT}`;
   const corsOrigins = env.TRRG_CORS_ORIGINS.split(",").map((o) => o.trim()).filter(Boolean);
@@ -347,6 +452,7 @@ export function loadConfig(environment: Environment = process.env): Config {
     fhir: {
       patientLinkage: { rule: env.TRRG_FHIR_PATIENT_REFERENCE, issuerSystems: env.TRRG_FHIR_PATIENT_ID_SYSTEMS },
       organizationName: env.TRRG_FHIR_ORGANIZATION,
+      ...(delivery ? { delivery } : {}),
     },
   };
 }
@@ -392,4 +498,14 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ["TRRG_FHIR_PATIENT_REFERENCE", "DiagnosticReport.subject: identifier (logical, by Patient ID and issuer; default) or literal (Patient/<Patient ID>)"],
   ["TRRG_FHIR_PATIENT_ID_SYSTEMS", 'JSON object from Issuer of Patient ID to identifier system URI ("" for no issuer; default {})'],
   ["TRRG_FHIR_ORGANIZATION", "name of the organisation running the service, DiagnosticReport.performer (default trrg-gateway)"],
+  ["TRRG_FHIR_TARGET_URL", "FHIR base URL of the EHR's server: each report is delivered there as one transaction Bundle (default: no delivery)"],
+  ["TRRG_FHIR_TARGET_AUTH", "none, token (a static bearer token from a file) or smart-backend (SMART Backend Services; default none)"],
+  ["TRRG_FHIR_TARGET_TOKEN_FILE", "token: file holding the bearer token (the token itself never goes in a variable)"],
+  ["TRRG_FHIR_TARGET_CLIENT_ID", "smart-backend: our client_id at the target's authorization server"],
+  ["TRRG_FHIR_TARGET_KEY_FILE", "smart-backend: our private JWK, or a JWKS holding it, with kid; RS384 (RSA) or ES384 (P-384)"],
+  ["TRRG_FHIR_TARGET_TOKEN_URL", "smart-backend: token endpoint (default: token_endpoint of the target's .well-known/smart-configuration)"],
+  ["TRRG_FHIR_TARGET_SCOPE", `smart-backend: scopes asked for (default ${DEFAULT_TARGET_SCOPE})`],
+  ["TRRG_FHIR_DELIVERY_RETRY_BASE", "wait before the first delivery retry, doubled for each next one; retried until delivered or rejected (default 10s)"],
+  ["TRRG_FHIR_DELIVERY_RETRY_CAP", "longest wait between delivery retries (default 10m)"],
+  ["TRRG_FHIR_DELIVERY_TIMEOUT", "longest wait for one request to the target or its token endpoint (default 30s)"],
 ];

@@ -3,6 +3,7 @@
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, SETTINGS_HELP } from "./config.js";
 import { runAuditVerify } from "./audit/verifyCommand.js";
+import { runDeliveriesCommand } from "./fhir/deliveriesCommand.js";
 import { runTokenCommand } from "./auth/tokenCommand.js";
 import { runLabelCommand } from "./findings/labelCommand.js";
 import { runPhantomCommand } from "./phantom/phantomCommand.js";
@@ -20,6 +21,9 @@ Usage:
   trrg-gateway token --client ID [--scope SCOPES] [--secret SECRET | --key FILE] [--token-url URL]
                                       get an access token (client_credentials) and print it
   trrg-gateway audit verify           check the audit trail's hash chain; exit 1 on any problem
+  trrg-gateway deliveries [--state pending|delivered|rejected]
+                                      the FHIR delivery outbox: counts by state, then the pending and
+                                      rejected deliveries (or those of --state) with their reasons
   trrg-gateway label <file|-> [--jsonl]
                                       label a chest X-ray report: the 14 CheXpert observations as
                                       present/absent/uncertain/null; --jsonl reads {"uid","text"} lines
@@ -110,6 +114,7 @@ async function main(argv: string[]): Promise<number> {
       size: { type: "string" },
       png: { type: "boolean" },
       model: { type: "string" },
+      state: { type: "string" },
       fhir: { type: "boolean" },
     },
   });
@@ -161,6 +166,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === "audit" && positionals[1] === "verify") {
     return runAuditVerify(loadConfig(), process.stdout);
+  }
+  if (command === "deliveries") {
+    return runDeliveriesCommand(loadConfig(), values.state === undefined ? {} : { state: values.state }, process.stdout);
   }
   process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
   return 2;

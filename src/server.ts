@@ -3,6 +3,7 @@ import type { Server } from "node:http";
 import { createApp } from "./app.js";
 import type { Config } from "./config.js";
 import { applicationActivityEvent, AUDIT_OBSERVER, type ApplicationActivity } from "./audit/auditEvent.js";
+import { startDeliveryWorker } from "./fhir/deliveryWorker.js";
 import { startJobRunner, type JobHandler, type JobRunner } from "./jobs/jobRunner.js";
 import { closeServices, openServices, type Services } from "./services.js";
 
@@ -36,6 +37,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const handler = options.jobHandler ?? options.createJobHandler?.(services);
   if (handler) await services.studyTrigger.sweep();
   const runner: JobRunner | undefined = handler ? startJobRunner(services, handler) : undefined;
+  // Reports go to the EHR's FHIR server from the outbox, whether or not this process runs report jobs.
+  const delivery = startDeliveryWorker(services);
   // STOW-RS uploads of large studies take long; the defaults would cut them off.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
@@ -43,6 +46,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const port = typeof address === "object" && address ? address.port : config.http.port;
   const url = `http://${config.http.host.includes(":") ? `[${config.http.host}]` : config.http.host}:${port}`;
   const stop = async () => {
+    // The attempt in flight finishes, or is recorded as interrupted and retried at the next start.
+    await delivery?.stop(config.fhir.delivery?.timeoutMs);
     // Running jobs finish, or go back to the queue for the next start, within one lease period.
     await runner?.stop(config.jobs.leaseMs);
     await new Promise<void>((resolve) => {

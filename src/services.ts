@@ -1,10 +1,13 @@
 // The long-lived services of one process, and their start-up and shut-down in mirror order.
 import { AccessTokenValidator } from "./auth/accessTokens.js";
 import { createAuthorizationServer, type AuthorizationServer } from "./auth/authorizationServer.js";
+import { openTokenSource } from "./auth/backendServicesClient.js";
 import { fetchIssuerMetadata, type IssuerMetadata } from "./auth/smartConfiguration.js";
 import { AuditStore } from "./audit/auditStore.js";
 import { SyslogForwarder } from "./audit/syslogForwarder.js";
-import type { Config } from "./config.js";
+import type { Config, FhirDeliveryConfig } from "./config.js";
+import { DeliveryOutbox, deliveryOutboxSettings } from "./fhir/deliveryOutbox.js";
+import type { FhirTarget } from "./fhir/deliveryWorker.js";
 import { JobQueue } from "./jobs/jobQueue.js";
 import { readModelIdentity, StudyTrigger } from "./jobs/studyTrigger.js";
 import { createLogger, type Logger } from "./log.js";
@@ -30,6 +33,15 @@ export interface Services {
   jobs: JobQueue;
   /** Turns arriving studies into jobs (STOW-RS calls it; UPS-RS will). */
   studyTrigger: StudyTrigger;
+  /** The FHIR delivery outbox (readable with no target configured: rows of an earlier target stay listed). */
+  deliveries: DeliveryOutbox;
+  /** The EHR's FHIR server reports are delivered to (TRRG_FHIR_TARGET_URL); a DeliveryWorker sends the outbox there. */
+  deliveryTarget: FhirTarget | undefined;
+}
+
+async function openDeliveryTarget(delivery: FhirDeliveryConfig | undefined): Promise<FhirTarget | undefined> {
+  if (!delivery) return undefined;
+  return { baseUrl: delivery.targetUrl, tokens: await openTokenSource(delivery.auth, delivery.targetUrl, delivery.timeoutMs), timeoutMs: delivery.timeoutMs };
 }
 
 async function openAuthorization(config: Config, logger: Logger) {
@@ -60,7 +72,9 @@ export async function openServices(config: Config, logger: Logger = createLogger
       logger,
     });
     const index = new InstanceIndexWriter(db);
-    return { config, logger, db, files, index, audit: new AuditStore(db), auditForwarder, jobs, studyTrigger, ...authorization };
+    const deliveries = new DeliveryOutbox(db, deliveryOutboxSettings(config.fhir.delivery));
+    const deliveryTarget = await openDeliveryTarget(config.fhir.delivery);
+    return { config, logger, db, files, index, audit: new AuditStore(db), auditForwarder, jobs, studyTrigger, deliveries, deliveryTarget, ...authorization };
   } catch (error) {
     await db.destroy();
     throw error;

@@ -340,3 +340,81 @@ export function jobRunEvent(run: JobRunRecord, source: AuditSource): AuditEvent 
     ],
   };
 }
+
+export const FHIR_DELIVERY_SYSTEM = "urn:trrg-gateway:fhir-delivery";
+
+/** One attempt to deliver a report to the target FHIR server (src/fhir/deliveryWorker.ts), for its AuditEvent. */
+export interface DeliveryAttemptRecord {
+  deliveryId: string;
+  /** The DiagnosticReport here, and the version delivered. */
+  reportId: string;
+  reportVersion: number;
+  studyInstanceUID?: string;
+  patient?: { patientId: string; issuer?: string };
+  /** The target's FHIR base URL. */
+  targetUrl: string;
+  attempt: number;
+  /** The target's HTTP status, when it answered. */
+  status?: number;
+  /** Where the target holds the report, once delivered. */
+  location?: string;
+  started: Date;
+  finished: Date;
+  outcome: AuditOutcome;
+  outcomeDescription?: string;
+}
+
+/**
+ * A delivery attempt, the service's own background action (DESIGN §6). It is the client side of a FHIR transaction
+ * that creates the report at the target, so it follows BALP's Create pattern as the client records it: type rest,
+ * subtype restful-interaction "transaction" (and a local "fhir-delivery" code), action C; this service is the
+ * Source Role ID agent and the initiator (no person asked), the target the Destination Role ID agent with its URL;
+ * the entities are the patient, the study, the DiagnosticReport here (object-role 4 Domain Resource) and the
+ * delivery itself (object-role 20 Job). Outcome 0 delivered, 4 failed and to be retried, 8 rejected by the target.
+ */
+export function deliveryAttemptEvent(attempt: DeliveryAttemptRecord, source: AuditSource): AuditEvent {
+  const recorded = attempt.finished.toISOString();
+  const delivery: AuditEventEntity = {
+    what: { identifier: { system: FHIR_DELIVERY_SYSTEM, value: attempt.deliveryId } },
+    type: { system: AUDIT_ENTITY_TYPE, code: "2", display: "System Object" },
+    role: { system: OBJECT_ROLE, code: "20", display: "Job" },
+    description: [
+      `report version ${attempt.reportVersion}, attempt ${attempt.attempt}`,
+      attempt.status !== undefined ? `HTTP ${attempt.status}` : "no answer",
+      ...(attempt.location !== undefined ? [`at ${attempt.location}`] : []),
+    ].join(", "),
+  };
+  const report: AuditEventEntity = {
+    what: { reference: `DiagnosticReport/${attempt.reportId}` },
+    type: { system: AUDIT_ENTITY_TYPE, code: "2", display: "System Object" },
+    role: { system: OBJECT_ROLE, code: "4", display: "Domain Resource" },
+  };
+  return {
+    resourceType: "AuditEvent",
+    type: REST,
+    subtype: [
+      { system: RESTFUL_INTERACTION, code: "transaction", display: "transaction" },
+      { system: BACKGROUND_ACTION_SYSTEM, code: "fhir-delivery", display: "FHIR delivery" },
+    ],
+    action: "C",
+    period: { start: attempt.started.toISOString(), end: recorded },
+    recorded,
+    outcome: attempt.outcome,
+    ...(attempt.outcomeDescription !== undefined ? { outcomeDesc: attempt.outcomeDescription } : {}),
+    agent: [
+      { type: { coding: [SOURCE_ROLE] }, who: { display: source.observer }, requestor: true },
+      { type: { coding: [DESTINATION_ROLE] }, who: { display: attempt.targetUrl }, requestor: false, network: { address: attempt.targetUrl, type: "5" } },
+    ],
+    source: {
+      ...(source.site !== undefined ? { site: source.site } : {}),
+      observer: { display: source.observer },
+      type: [{ system: SECURITY_SOURCE_TYPE, code: "4", display: "Application Server" }],
+    },
+    entity: [
+      ...(attempt.patient ? [patientEntity(attempt.patient.patientId, attempt.patient.issuer)] : []),
+      ...(attempt.studyInstanceUID !== undefined ? [studyEntity(attempt.studyInstanceUID)] : []),
+      report,
+      delivery,
+    ],
+  };
+}

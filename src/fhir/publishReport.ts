@@ -1,6 +1,7 @@
 // Publishing a finished report: its FHIR resources are built, each is validated against its profile (a resource
 // that fails is never published: the job fails with the reasons), and all are saved in one transaction, so the
-// FHIR API shows a whole report or none of it.
+// FHIR API shows a whole report or none of it. When a target FHIR server is configured, the same transaction adds
+// the report's delivery to the outbox (deliveryOutbox.ts), so that no report is saved without its delivery.
 import type { Resource } from "@medplum/fhirtypes";
 import { stringValue, type DicomJsonDataset } from "../dicom/dicomJson.js";
 import type { PipelineResult } from "../pipeline/reportStudy.js";
@@ -8,7 +9,9 @@ import type { Database } from "../store/database.js";
 import type { FhirConfig } from "../config.js";
 import { profileFor, validateProfiled } from "./profileValidation.js";
 import { buildReportResources, type ReportResources, type ReportedStudy } from "./reportResources.js";
-import { saveResources } from "./resourceStore.js";
+import { enqueueDelivery } from "./deliveryOutbox.js";
+import { saveResourcesIn } from "./resourceStore.js";
+import { transactionBundle } from "./transactionBundle.js";
 
 export class InvalidResourceError extends Error {
   override name = "InvalidResourceError";
@@ -58,7 +61,10 @@ export async function reportedStudy(db: Database, studyInstanceUID: string): Pro
   };
 }
 
-/** Builds, validates and saves the report's resources; returns them as saved. */
+/**
+ * Builds, validates and saves the report's resources; returns them as built. With a delivery target configured,
+ * a report of which anything was new or changed is enqueued for delivery in the same transaction.
+ */
 export async function publishReport(
   db: Database,
   settings: FhirConfig,
@@ -68,6 +74,17 @@ export async function publishReport(
 ): Promise<ReportResources> {
   const resources = buildReportResources(result, study, settings, issued);
   assertValid(resources);
-  await saveResources(db, resourcesOf(resources));
+  await db.transaction().execute(async (trx) => {
+    const saved = await saveResourcesIn(trx, resourcesOf(resources));
+    if (!settings.delivery || !saved.some((s) => s.changed)) return;
+    const report = saved.find((s) => s.resource.resourceType === "DiagnosticReport")!.resource;
+    await enqueueDelivery(trx, {
+      reportId: resources.report.id!,
+      reportVersion: Number(report.meta?.versionId),
+      studyInstanceUID: study.studyInstanceUID,
+      // The resources as built: meta.versionId and lastUpdated are this store's, not the target's.
+      bundle: transactionBundle(resources),
+    });
+  });
   return resources;
 }

@@ -26,7 +26,13 @@ function withoutVersion(resource: Resource): string {
   return JSON.stringify({ ...resource, meta });
 }
 
-async function saveOne(tx: Transaction<DatabaseSchema>, resource: Resource, now: string): Promise<Resource> {
+/** A resource as stored, and whether this save wrote a new version of it (false: it was stored unchanged). */
+export interface SavedResource {
+  resource: Resource;
+  changed: boolean;
+}
+
+async function saveOne(tx: Transaction<DatabaseSchema>, resource: Resource, now: string): Promise<SavedResource> {
   const type = resource.resourceType;
   const id = resource.id as string;
   const existing = await tx
@@ -37,7 +43,7 @@ async function saveOne(tx: Transaction<DatabaseSchema>, resource: Resource, now:
     .executeTakeFirst();
   if (existing) {
     const stored = JSON.parse(existing.content) as Resource;
-    if (withoutVersion(stored) === withoutVersion(resource)) return stored;
+    if (withoutVersion(stored) === withoutVersion(resource)) return { resource: stored, changed: false };
   }
   const versionId = (existing?.version_id ?? 0) + 1;
   const saved = { ...resource, meta: { ...resource.meta, versionId: String(versionId), lastUpdated: now } } as Resource;
@@ -57,16 +63,23 @@ async function saveOne(tx: Transaction<DatabaseSchema>, resource: Resource, now:
   }
   const rows = indexRows(saved).map((r) => ({ ...r, resource_seq: seq }));
   if (rows.length > 0) await tx.insertInto("fhir_search_index").values(rows).execute();
+  return { resource: saved, changed: true };
+}
+
+/**
+ * Saves resources inside the caller's transaction, so that what must be written with them (the delivery outbox
+ * row, publishReport.ts) commits or rolls back together with them.
+ */
+export async function saveResourcesIn(tx: Transaction<DatabaseSchema>, resources: readonly Resource[], now = new Date()): Promise<SavedResource[]> {
+  const saved: SavedResource[] = [];
+  for (const resource of resources) saved.push(await saveOne(tx, resource, now.toISOString()));
   return saved;
 }
 
 /** Saves resources all or none; returns them as stored (meta.versionId and lastUpdated set). */
 export async function saveResources(db: Database, resources: readonly Resource[], now = new Date()): Promise<Resource[]> {
-  return db.transaction().execute(async (tx) => {
-    const saved: Resource[] = [];
-    for (const resource of resources) saved.push(await saveOne(tx, resource, now.toISOString()));
-    return saved;
-  });
+  const saved = await db.transaction().execute((tx) => saveResourcesIn(tx, resources, now));
+  return saved.map((s) => s.resource);
 }
 
 type Where = ExpressionBuilder<DatabaseSchema, "fhir_resources">;

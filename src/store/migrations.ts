@@ -132,6 +132,36 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex("fhir_search_by_resource").on("fhir_search_index").column("resource_seq").execute();
     },
   },
+  "0005_fhir_deliveries": {
+    async up(db: Kysely<unknown>) {
+      // The delivery outbox (src/fhir/deliveryOutbox.ts): one row per report version to send to the target FHIR
+      // server, written in the transaction that saves the report's resources.
+      await db.schema
+        .createTable("fhir_deliveries")
+        .addColumn("id", "varchar(36)", (c) => c.primaryKey())
+        .addColumn("report_id", "varchar(64)", (c) => c.notNull())
+        .addColumn("report_version", "integer", (c) => c.notNull())
+        .addColumn("study_instance_uid", "varchar(64)")
+        .addColumn("bundle", "text", (c) => c.notNull())
+        .addColumn("state", "varchar(16)", (c) => c.notNull())
+        .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("next_attempt_at", "varchar(32)", (c) => c.notNull())
+        .addColumn("lease_owner", "varchar(255)")
+        .addColumn("lease_expires_at", "varchar(32)")
+        .addColumn("last_status", "integer")
+        .addColumn("last_error", "text")
+        .addColumn("outcome", "text")
+        .addColumn("response", "text")
+        .addColumn("created_at", "varchar(32)", (c) => c.notNull())
+        .addColumn("updated_at", "varchar(32)", (c) => c.notNull())
+        .addColumn("finished_at", "varchar(32)")
+        .addUniqueConstraint("fhir_deliveries_one_per_report_version", ["report_id", "report_version"])
+        .execute();
+      // claim() takes the oldest due pending row; the operator's listing goes by state.
+      await db.schema.createIndex("fhir_deliveries_by_state_and_due").on("fhir_deliveries").columns(["state", "next_attempt_at"]).execute();
+      await db.schema.createIndex("fhir_deliveries_by_created").on("fhir_deliveries").column("created_at").execute();
+    },
+  },
 };
 
 /** A key the database numbers itself: SQLite's INTEGER PRIMARY KEY is the rowid; PostgreSQL needs serial. */

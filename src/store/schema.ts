@@ -106,6 +106,39 @@ export interface FhirSearchIndexTable {
   date_end: string | null;
 }
 
+/**
+ * One delivery of a report version to the target FHIR server (src/fhir/deliveryOutbox.ts). A row is pending until
+ * the target accepts the bundle (delivered) or refuses it for good (rejected); an attempt holds it under a lease.
+ */
+export interface FhirDeliveryTable {
+  id: string;
+  /** The DiagnosticReport's id here (and the UUID of its identifier) and the versionId that was enqueued. */
+  report_id: string;
+  report_version: number;
+  /** The reported study: the audit trail names its patient. */
+  study_instance_uid: string | null;
+  /** The transaction Bundle (src/fhir/transactionBundle.ts), JSON, as it is POSTed. */
+  bundle: string;
+  state: "pending" | "delivered" | "rejected";
+  /** Attempts started so far (a claim counts one; an attempt handed back at shutdown does not). */
+  attempts: number;
+  /** Not attempted before this time: the retry backoff, or the target's Retry-After. */
+  next_attempt_at: string;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  /** HTTP status of the last answer; null when there was none (network error, timeout, token refused). */
+  last_status: number | null;
+  last_error: string | null;
+  /** The target's OperationOutcome of a rejection, JSON. */
+  outcome: string | null;
+  /** Summary of the transaction-response, JSON (src/fhir/deliveryOutbox.ts DeliveryResponse). */
+  response: string | null;
+  created_at: string;
+  updated_at: string;
+  /** When it was delivered or rejected. */
+  finished_at: string | null;
+}
+
 export interface DatabaseSchema {
   studies: StudyTable;
   series: SeriesTable;
@@ -114,4 +147,5 @@ export interface DatabaseSchema {
   jobs: JobTable;
   fhir_resources: FhirResourceTable;
   fhir_search_index: FhirSearchIndexTable;
+  fhir_deliveries: FhirDeliveryTable;
 }

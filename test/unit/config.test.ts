@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, parseByteSize, parseDuration } from "../../src/config.js";
+import { ConfigError, DEFAULT_TARGET_SCOPE, loadConfig, parseByteSize, parseDuration, SETTINGS_HELP } from "../../src/config.js";
 
 describe("loadConfig", () => {
   it("gives the embedded defaults: loopback 8080, SQLite and files under ./data", () => {
@@ -85,6 +85,103 @@ describe("loadConfig", () => {
     const config = loadConfig({ TRRG_CONFIG_FILE: file, TRRG_PORT: "9100" });
     expect(config.http.port).toBe(9100);
     expect(config.http.host).toBe("0.0.0.0");
+  });
+
+  it("delivers to no FHIR server unless a target URL is set", () => {
+    expect(loadConfig({}).fhir.delivery).toBeUndefined();
+    expect(loadConfig({ TRRG_FHIR_TARGET_URL: "https://ehr.example.org/fhir/" }).fhir.delivery).toEqual({
+      targetUrl: "https://ehr.example.org/fhir",
+      auth: { kind: "none" },
+      retryBaseMs: 10_000,
+      retryCapMs: 600_000,
+      timeoutMs: 30_000,
+    });
+  });
+
+  it("reads SMART Backend Services delivery settings, with the SMART v2 scopes for conditional create by default", () => {
+    const delivery = loadConfig({
+      TRRG_FHIR_TARGET_URL: "https://ehr.example.org/fhir",
+      TRRG_FHIR_TARGET_AUTH: "smart-backend",
+      TRRG_FHIR_TARGET_CLIENT_ID: "trrg-gateway",
+      TRRG_FHIR_TARGET_KEY_FILE: "keys/delivery.jwks.json",
+      TRRG_FHIR_DELIVERY_RETRY_BASE: "2s",
+      TRRG_FHIR_DELIVERY_RETRY_CAP: "1h",
+      TRRG_FHIR_DELIVERY_TIMEOUT: "15",
+    }).fhir.delivery;
+    expect(delivery).toEqual({
+      targetUrl: "https://ehr.example.org/fhir",
+      auth: { kind: "smart-backend", clientId: "trrg-gateway", keyFile: path.resolve("keys/delivery.jwks.json"), tokenUrl: undefined, scope: DEFAULT_TARGET_SCOPE },
+      retryBaseMs: 2000,
+      retryCapMs: 3_600_000,
+      timeoutMs: 15_000,
+    });
+    expect(DEFAULT_TARGET_SCOPE).toBe("system/DiagnosticReport.cr system/Observation.cr system/Device.cr system/Provenance.cr");
+    const custom = loadConfig({
+      TRRG_FHIR_TARGET_URL: "https://ehr.example.org/fhir",
+      TRRG_FHIR_TARGET_AUTH: "smart-backend",
+      TRRG_FHIR_TARGET_CLIENT_ID: "trrg-gateway",
+      TRRG_FHIR_TARGET_KEY_FILE: "/etc/trrg/key.json",
+      TRRG_FHIR_TARGET_TOKEN_URL: "https://auth.example.org/token",
+      TRRG_FHIR_TARGET_SCOPE: "system/DiagnosticReport.c   system/Observation.c",
+    }).fhir.delivery!.auth;
+    expect(custom).toMatchObject({ tokenUrl: "https://auth.example.org/token", scope: "system/DiagnosticReport.c system/Observation.c" });
+  });
+
+  it("reads a static token's file name, never a token", () => {
+    const delivery = loadConfig({ TRRG_FHIR_TARGET_URL: "http://127.0.0.1:9000/fhir", TRRG_FHIR_TARGET_AUTH: "token", TRRG_FHIR_TARGET_TOKEN_FILE: "/run/secrets/ehr-token" }).fhir.delivery;
+    expect(delivery?.auth).toEqual({ kind: "token", tokenFile: "/run/secrets/ehr-token" });
+    expect(() => loadConfig({ TRRG_FHIR_TARGET_URL: "http://127.0.0.1:9000/fhir", TRRG_FHIR_TARGET_TOKEN: "abc" })).toThrow(/TRRG_FHIR_TARGET_TOKEN: unknown setting/);
+  });
+
+  it("names what each target auth kind is missing, and what it was given that it does not use", () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig({ TRRG_FHIR_TARGET_URL: "https://ehr.example.org/fhir", ...env });
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        return (error as ConfigError).problems;
+      }
+      return [];
+    };
+    expect(problems({ TRRG_FHIR_TARGET_AUTH: "smart-backend" })).toEqual([
+      "TRRG_FHIR_TARGET_CLIENT_ID: required when TRRG_FHIR_TARGET_AUTH is smart-backend",
+      "TRRG_FHIR_TARGET_KEY_FILE: required when TRRG_FHIR_TARGET_AUTH is smart-backend",
+    ]);
+    expect(problems({ TRRG_FHIR_TARGET_AUTH: "token" })).toEqual(["TRRG_FHIR_TARGET_TOKEN_FILE: required when TRRG_FHIR_TARGET_AUTH is token"]);
+    expect(problems({ TRRG_FHIR_TARGET_AUTH: "token", TRRG_FHIR_TARGET_TOKEN_FILE: "t", TRRG_FHIR_TARGET_CLIENT_ID: "c" })).toEqual([
+      "TRRG_FHIR_TARGET_CLIENT_ID: not used when TRRG_FHIR_TARGET_AUTH is token",
+    ]);
+    expect(problems({ TRRG_FHIR_TARGET_KEY_FILE: "k.json" })).toEqual(["TRRG_FHIR_TARGET_KEY_FILE: not used when TRRG_FHIR_TARGET_AUTH is none (the default)"]);
+    expect(problems({ TRRG_FHIR_TARGET_AUTH: "oauth" })[0]).toMatch(/^TRRG_FHIR_TARGET_AUTH: /);
+    expect(problems({ TRRG_FHIR_DELIVERY_RETRY_BASE: "5m", TRRG_FHIR_DELIVERY_RETRY_CAP: "1m" })).toEqual([
+      "TRRG_FHIR_DELIVERY_RETRY_BASE: must not exceed TRRG_FHIR_DELIVERY_RETRY_CAP",
+    ]);
+    expect(problems({ TRRG_FHIR_DELIVERY_TIMEOUT: "soon" })[0]).toMatch(/^TRRG_FHIR_DELIVERY_TIMEOUT: expected a duration/);
+  });
+
+  it("refuses target settings without a target URL, rather than ignore them", () => {
+    expect(() => loadConfig({ TRRG_FHIR_TARGET_AUTH: "token", TRRG_FHIR_TARGET_TOKEN_FILE: "t" })).toThrow(
+      /TRRG_FHIR_TARGET_AUTH: set, but TRRG_FHIR_TARGET_URL is not[\s\S]*TRRG_FHIR_TARGET_TOKEN_FILE: set, but TRRG_FHIR_TARGET_URL is not/,
+    );
+    expect(() => loadConfig({ TRRG_FHIR_TARGET_URL: "ftp://ehr.example.org/fhir" })).toThrow(/TRRG_FHIR_TARGET_URL: expected an http\(s\) URL/);
+  });
+
+  it("documents every delivery setting in the help", () => {
+    const documented = new Set(SETTINGS_HELP.map(([name]) => name));
+    for (const name of [
+      "TRRG_FHIR_TARGET_URL",
+      "TRRG_FHIR_TARGET_AUTH",
+      "TRRG_FHIR_TARGET_TOKEN_FILE",
+      "TRRG_FHIR_TARGET_CLIENT_ID",
+      "TRRG_FHIR_TARGET_TOKEN_URL",
+      "TRRG_FHIR_TARGET_KEY_FILE",
+      "TRRG_FHIR_TARGET_SCOPE",
+      "TRRG_FHIR_DELIVERY_RETRY_BASE",
+      "TRRG_FHIR_DELIVERY_RETRY_CAP",
+      "TRRG_FHIR_DELIVERY_TIMEOUT",
+    ]) {
+      expect(documented).toContain(name);
+    }
   });
 
   it("reports an unreadable config file by name", () => {
