@@ -4,6 +4,7 @@
 // and never put in an error message.
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import type { KeyObject } from "node:crypto";
 import { importJWK, SignJWT, type CryptoKey, type JWK } from "jose";
 import type { FhirTargetAuth } from "../config.js";
 
@@ -40,9 +41,10 @@ export class ClientKeyError extends Error {
 export type ClientAssertionAlgorithm = "RS384" | "ES384";
 
 export interface ClientKey {
-  key: CryptoKey | Uint8Array;
+  key: CryptoKey | KeyObject | Uint8Array;
   alg: ClientAssertionAlgorithm;
-  kid: string;
+  /** Absent only for a PEM key given to the `token` command: the server then tries each key of the right type. */
+  kid?: string | undefined;
 }
 
 /** SMART Backend Services: the assertion's exp is at most five minutes ahead; a shorter life leaves less to replay. */
@@ -86,7 +88,7 @@ export async function readClientKey(file: string): Promise<ClientKey> {
 export async function clientAssertion(clientId: string, tokenUrl: string, key: ClientKey, now = Date.now()): Promise<string> {
   const seconds = Math.floor(now / 1000);
   return new SignJWT({})
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "JWT" })
+    .setProtectedHeader({ alg: key.alg, typ: "JWT", ...(key.kid ? { kid: key.kid } : {}) })
     .setIssuer(clientId)
     .setSubject(clientId)
     .setAudience(tokenUrl)

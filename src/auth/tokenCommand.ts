@@ -1,10 +1,10 @@
 // `trrg-gateway token`: gets an access token by the client_credentials grant and prints only the token, so that
 // `TOKEN=$(trrg-gateway token --client trrg-cli)` works. Client authentication is a secret (RFC 6749 §2.3.1) or
 // a private_key_jwt assertion (RFC 7523; SMART Backend Services: RS384 or ES384, at most five minutes long).
-import { createPrivateKey, randomUUID, type JsonWebKey, type KeyObject } from "node:crypto";
+import { createPrivateKey, type JsonWebKey, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { SignJWT } from "jose";
 import type { Config } from "../config.js";
+import { clientAssertion, type ClientKey } from "./backendServicesClient.js";
 import { ClientsFileError, readClientsFile, type RegisteredClient } from "./clients.js";
 
 export interface TokenCommandOptions {
@@ -16,17 +16,11 @@ export interface TokenCommandOptions {
   tokenUrl?: string;
 }
 
-/** SMART Backend Services allows at most five minutes; a shorter life leaves less to replay. */
-const ASSERTION_LIFETIME_SECONDS = 240;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 class TokenCommandError extends Error {}
 
-interface SigningKey {
-  key: KeyObject;
-  alg: "RS384" | "ES384";
-  kid?: string;
-}
+type SigningKey = ClientKey & { key: KeyObject };
 
 function algorithmFor(key: KeyObject, declared: unknown): "RS384" | "ES384" {
   const type = key.asymmetricKeyType;
@@ -66,19 +60,6 @@ async function readSigningKey(file: string): Promise<SigningKey> {
     if (error instanceof TokenCommandError) throw error;
     throw new TokenCommandError(`key file "${file}" is not a PEM or JWK private key: ${(error as Error).message}`);
   }
-}
-
-async function clientAssertion(clientId: string, tokenUrl: string, signingKey: SigningKey): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({})
-    .setProtectedHeader({ alg: signingKey.alg, typ: "JWT", ...(signingKey.kid ? { kid: signingKey.kid } : {}) })
-    .setIssuer(clientId)
-    .setSubject(clientId)
-    .setAudience(tokenUrl)
-    .setJti(randomUUID())
-    .setIssuedAt(now)
-    .setExpirationTime(now + ASSERTION_LIFETIME_SECONDS)
-    .sign(signingKey.key);
 }
 
 /** RFC 6749 §2.3.1: client id and secret are form-urlencoded before they are joined for Basic authentication. */
