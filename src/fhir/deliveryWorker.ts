@@ -19,6 +19,7 @@ import type { Logger } from "../log.js";
 import type { Services } from "../services.js";
 import { findStudyPatient } from "../store/instanceIndex.js";
 import type { ClaimedDelivery, Delivery, DeliveryOutbox, DeliveryResponse } from "./deliveryOutbox.js";
+import { PollPause } from "../jobs/pollPause.js";
 
 /** The target FHIR server, as delivery talks to it. */
 export interface FhirTarget {
@@ -204,7 +205,7 @@ export class DeliveryWorker {
   private readonly pollIntervalMs: number;
   private loop: Promise<void> | undefined;
   private stopping = false;
-  private wake: (() => void) | undefined;
+  private readonly pause = new PollPause();
   private readonly shutdown = new AbortController();
 
   constructor(
@@ -222,7 +223,7 @@ export class DeliveryWorker {
 
   /** Looks at the outbox now instead of at the next poll (e.g. after an enqueue). */
   poke(): void {
-    this.wake?.();
+    this.pause.end();
   }
 
   /**
@@ -232,7 +233,7 @@ export class DeliveryWorker {
    */
   async stop(timeoutMs = 30_000): Promise<void> {
     this.stopping = true;
-    this.wake?.();
+    this.pause.end();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
     await Promise.race([this.loop, timedOut]);
@@ -253,14 +254,7 @@ export class DeliveryWorker {
         this.options.logger.error({ error: errorKind(error) }, "FHIR delivery outbox poll failed");
       }
       if (this.stopping) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.pollIntervalMs);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = undefined;
+      await this.pause.wait(this.pollIntervalMs);
     }
   }
 

@@ -10,6 +10,7 @@ import type { Logger } from "../log.js";
 import type { Services } from "../services.js";
 import { findStudyPatient } from "../store/instanceIndex.js";
 import { leaseOf, type Job, type JobQueue, type Lease } from "./jobQueue.js";
+import { PollPause } from "./pollPause.js";
 
 /** Runs one job; `signal` aborts when the service stops or the job's lease was lost. Its value is the job's result. */
 export type JobHandler = (job: Job, signal: AbortSignal) => Promise<unknown>;
@@ -69,7 +70,7 @@ export class JobRunner {
   private readonly pollIntervalMs: number;
   private loop: Promise<void> | undefined;
   private stopping = false;
-  private wake: (() => void) | undefined;
+  private readonly pause = new PollPause();
   private lastRecovery = 0;
 
   constructor(
@@ -92,7 +93,7 @@ export class JobRunner {
 
   /** Looks for due jobs now instead of at the next poll (e.g. after an enqueue). */
   poke(): void {
-    this.wake?.();
+    this.pause.end();
   }
 
   /**
@@ -101,7 +102,7 @@ export class JobRunner {
    */
   async stop(timeoutMs = 30_000): Promise<void> {
     this.stopping = true;
-    this.wake?.();
+    this.pause.end();
     await this.loop;
     let timer: NodeJS.Timeout | undefined;
     const finished = Promise.allSettled([...this.active.values()].map((run) => run.done)).then(() => true);
@@ -139,14 +140,7 @@ export class JobRunner {
         logger.error({ error: errorKind(error) }, "job queue poll failed");
       }
       if (this.stopping) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.pollIntervalMs);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = undefined;
+      await this.pause.wait(this.pollIntervalMs);
     }
   }
 
@@ -169,7 +163,7 @@ export class JobRunner {
       .finally(() => {
         clearInterval(heartbeat);
         this.active.delete(job.id);
-        this.wake?.();
+        this.pause.end();
       });
   }
 
