@@ -49,7 +49,7 @@ any real patient data, any benchmark claim about radiology report generation.
 ## Model
 A small TRRG-style model (Wang et al., "TRRG: Towards Truthful Radiology Report Generation With Cross-modal Disease
 Clue Enhanced Large Language Models", arXiv:2408.12141):
-- **vision**: a convolutional encoder, ${manifest.preprocess.size}×${manifest.preprocess.size} grey input → 8×8 patch embeddings and a unit-length global embedding (mean and max pooled).
+- **vision**: a convolutional encoder, ${manifest.preprocess.size}×${manifest.preprocess.size} grey input → ${manifest.preprocess.size / 16}×${manifest.preprocess.size / 16} patch embeddings and a unit-length global embedding (mean and max pooled).
 - **perception**: zero-shot disease clues. For each of the ${manifest.findings.length} findings, the probability is the softmax of the image
   embedding's similarity to a positive and a negative disease sentence embedding (ensembles of three sentences
   each, made by the stage-1 text encoder and shipped in the graph).
