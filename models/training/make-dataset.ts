@@ -14,7 +14,7 @@ import { preprocess, type PreprocessSpec } from "../../src/pipeline/preprocess.j
 
 const TRAINING_RENDER: RenderOptions = { rows: 512, columns: 512, pixelSpacingMm: 0.7, bitsStored: 12 };
 /** Grey levels in [0, 1] are stored; the model's mean and std are applied by the trainer and by the service. */
-const PREPROCESS: PreprocessSpec = { size: 128, windowing: "dicom", mean: 0.5, std: 0.25 };
+const PREPROCESS: PreprocessSpec = { size: 160, windowing: "dicom", mean: 0.5, std: 0.25 };
 const SPLIT_SEED_BASE: Record<string, number> = { train: 1, val: 1_000_001, test: 2_000_001 };
 
 function writePart(dir: string, split: string, first: number, count: number, part: number): void {
