@@ -17,18 +17,23 @@ const REV_INCLUDES: Partial<Record<SupportedResourceType, string[]>> = {
   Device: ["Observation:device", "Provenance:agent"],
 };
 
-/** The R4 SearchParameter each of ours implements (from the R4 definitions), or our own study-instance-uid. */
-function searchParameterDefinitions(): (type: string, name: string) => SearchParameter | undefined {
+type StandardLookup = (type: string, name: string) => SearchParameter | undefined;
+let standardLookup: StandardLookup | undefined;
+
+/** The R4 SearchParameter each of ours implements (from the R4 definitions, read once), or undefined. */
+function searchParameterDefinitions(): StandardLookup {
+  if (standardLookup) return standardLookup;
   const bundle = readJson("fhir/r4/search-parameters.json") as Bundle<SearchParameter>;
   const all = (bundle.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
-  return (type, name) => all.find((p) => p.code === name && (p.base as string[]).some((b) => b === type || b === "Resource"));
+  standardLookup = (type, name) => all.find((p) => p.code === name && (p.base as string[]).some((b) => b === type || b === "Resource"));
+  return standardLookup;
 }
 
 const OUR_SEARCH_PARAMETERS: Record<string, string> = {
   "study-instance-uid": `${CANONICAL_BASE}/SearchParameter/DiagnosticReport-study-instance-uid`,
 };
 
-function restResource(type: SupportedResourceType, standard: ReturnType<typeof searchParameterDefinitions>): CapabilityStatementRestResource {
+function restResource(type: SupportedResourceType, standard: StandardLookup): CapabilityStatementRestResource {
   const searchParam = Object.entries(SEARCH_PARAMETERS[type])
     .filter(([name]) => !name.includes(":")) // modifiers are documented on their parameter
     .map(([name, definition]) => {
@@ -55,7 +60,7 @@ function restResource(type: SupportedResourceType, standard: ReturnType<typeof s
 }
 
 /** The audit trail's own search (src/audit/auditRoutes.ts), for system/AuditEvent.rs clients. */
-function auditEventResource(standard: ReturnType<typeof searchParameterDefinitions>): CapabilityStatementRestResource {
+function auditEventResource(standard: StandardLookup): CapabilityStatementRestResource {
   const param = (name: string, documentation: string) => {
     const r4 = standard("AuditEvent", name);
     return { name, type: r4?.type ?? "token", ...(r4?.url ? { definition: r4.url } : {}), documentation };
