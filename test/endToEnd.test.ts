@@ -15,6 +15,7 @@ import { startServer, type RunningServer } from "../src/server.js";
 import { makeMultipartRelated } from "./fixtures/dicomFactory.js";
 import { startFhirPeer, type FhirPeer } from "./support/fhirPeer.js";
 import { SHARED_KEYS_FILE, TEST_CLIENTS } from "./support/testApp.js";
+import { until } from "./support/until.js";
 
 const EHR_TOKEN = "ehr-static-token-0123456789";
 const STUDIES = 3;
@@ -55,15 +56,6 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe("a chest X-ray stored over STOW-RS", () => {
   it("reaches the EHR's FHIR server as one preliminary DiagnosticReport per study, readable here too", async () => {
@@ -84,11 +76,11 @@ describe("a chest X-ray stored over STOW-RS", () => {
       const local = await until(async () => {
         const res = await request(server.url).get(`/fhir/DiagnosticReport?study-instance-uid=${encodeURIComponent(identifier)}`).set("Authorization", `Bearer ${token}`);
         return res.body.total === 1 ? (res.body.entry[0].resource as DiagnosticReport) : undefined;
-      });
+      }, 60_000, 100);
       const delivered = await until(async () => {
         const found = (await peer.search("DiagnosticReport", `identifier=${encodeURIComponent(local.identifier![0]!.system + "|" + local.identifier![0]!.value)}`)) as DiagnosticReport[];
         return found.length > 0 ? found : undefined;
-      });
+      }, 60_000, 100);
       expect(delivered).toHaveLength(1);
       expect(delivered[0]).toMatchObject({ status: "preliminary", conclusion: local.conclusion, imagingStudy: local.imagingStudy });
       expect(delivered[0]!.result).toHaveLength(local.result!.length);

@@ -16,6 +16,7 @@ import { startServer } from "../src/server.js";
 import { openDatabase } from "../src/store/database.js";
 import { makeInstance, newUid } from "./fixtures/dicomFactory.js";
 import { SHARED_KEYS_FILE, startTestApp, storeInstances, TEST_CLIENTS, type TestApp } from "./support/testApp.js";
+import { until } from "./support/until.js";
 
 const MODEL = { name: "test-model", version: "1.0.0" };
 const SETTINGS: JobQueueSettings = { maxAttempts: 3, retryBaseMs: 1000, retryCapMs: 1500, leaseMs: 5000 };
@@ -45,15 +46,6 @@ function runJobs(handler: JobHandler, leaseMs = 2000): JobRunner {
   return runner;
 }
 
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("condition not reached in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 const finished = (id: string) => until(async () => {
   const job = await t.services.jobs.get(id);
