@@ -7,61 +7,36 @@
 // The server runs as its own process (the built CLI), so its memory is measured alone.
 //
 //   npm run bench:stow            (BENCH_QUICK=1 for a short run, BENCH_ROUNDS=N to set the rounds)
-import { execFileSync, fork, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, open, readFile, rm, writeFile, mkdir } from "node:fs/promises";
-import http from "node:http";
+import { mkdtemp, open, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { makeInstance } from "../test/fixtures/dicomFactory.js";
+import { peakRssMiB } from "../test/support/processMemory.js";
+import {
+  gatewayToken,
+  median,
+  settle,
+  startGateway,
+  stopGateway,
+  stowRequest,
+  throughputSince,
+  type GatewayProcess,
+  type Throughput,
+} from "./support/stowClient.js";
 
 const QUICK = process.env.BENCH_QUICK === "1";
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 8));
-const BOUNDARY = "benchBoundary7d3f";
 const TEMPLATE_UID = "2.25.1000000000000000000000000000000000000";
-
-interface Server {
-  child: ChildProcess;
-  port: number;
-  dataDir: string;
-}
 
 /** The bearer token every request carries: the real path, token validation and audit record included. */
 let authorization = "";
 
-/** A token for the demo client the server registered on first start (as the README's `token` command does). */
-async function fetchToken(server: Server): Promise<string> {
-  const clients = JSON.parse(await readFile(path.join(server.dataDir, "oauth-clients.json"), "utf8")) as { client_id: string; client_secret: string }[];
-  const demo = clients.find((client) => client.client_id === "trrg-cli")!;
-  const res = await fetch(`http://127.0.0.1:${server.port}/oauth2/token`, {
-    method: "POST",
-    headers: {
-      "Content-Type": "application/x-www-form-urlencoded",
-      Authorization: `Basic ${Buffer.from(`${demo.client_id}:${demo.client_secret}`).toString("base64")}`,
-    },
-    body: "grant_type=client_credentials&scope=system%2FImagingStudy.c",
-  });
-  if (!res.ok) throw new Error(`token request failed: HTTP ${res.status}`);
-  return `Bearer ${((await res.json()) as { access_token: string }).access_token}`;
-}
-
-async function startServer(port: number): Promise<Server> {
-  const dataDir = await mkdtemp(path.join(tmpdir(), "trrg-bench-"));
-  const child = spawn(process.execPath, ["dist/src/main.js", "serve"], {
-    env: { ...process.env, TRRG_DATA_DIR: dataDir, TRRG_PORT: String(port), TRRG_LOG_LEVEL: "warn", TRRG_STORAGE_MIN_FREE: "1GiB" },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  for (let i = 0; i < 100; i++) {
-    try {
-      await fetch(`http://127.0.0.1:${port}/readyz`);
-      const server = { child, port, dataDir };
-      authorization = await fetchToken(server);
-      return server;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  throw new Error("server did not start");
+async function startServer(port: number): Promise<GatewayProcess> {
+  const server = await startGateway(port);
+  authorization = await gatewayToken(server);
+  return server;
 }
 
 /** The discarding HTTP server (bench/discardServer.ts), a peer that does no work but receive. */
@@ -69,19 +44,6 @@ async function startDiscardServer(port: number): Promise<ChildProcess> {
   const child = fork(path.join(import.meta.dirname, "discardServer.ts"), [String(port)], { execArgv: ["--import", "tsx"] });
   await once(child, "message");
   return child;
-}
-
-async function stopServer(server: Server): Promise<void> {
-  const exited = new Promise((resolve) => server.child.once("exit", resolve));
-  server.child.kill("SIGTERM");
-  await exited;
-  await rm(server.dataDir, { recursive: true, force: true });
-}
-
-/** Peak resident set size of a process (VmHWM), in MiB. */
-async function peakRssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, "utf8");
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
 }
 
 /** A template instance of about `megabytes` MB whose SOP Instance UID can be rewritten in place. */
@@ -103,62 +65,10 @@ function* variants(base: Buffer, count: number, run: number): Generator<Buffer> 
   }
 }
 
-/** POSTs instances as one multipart/related request, writing each instance without concatenating them. */
-function store(port: number, instances: Iterable<Buffer>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: "127.0.0.1",
-        port,
-        path: "/dicomweb/studies",
-        method: "POST",
-        headers: { "Content-Type": `multipart/related; type="application/dicom"; boundary=${BOUNDARY}`, Authorization: authorization },
-      },
-      (res) => {
-        res.resume();
-        res.on("end", () => (res.statusCode === 200 ? resolve(res.statusCode) : reject(new Error(`HTTP ${res.statusCode}`))));
-      },
-    );
-    req.on("error", reject);
-    const head = Buffer.from(`--${BOUNDARY}\r\nContent-Type: application/dicom\r\n\r\n`);
-    const iterator = instances[Symbol.iterator]();
-    const writeNext = () => {
-      for (;;) {
-        const next = iterator.next();
-        if (next.done) {
-          req.end(`--${BOUNDARY}--\r\n`);
-          return;
-        }
-        req.write(head);
-        req.write(next.value);
-        if (!req.write("\r\n")) {
-          req.once("drain", writeNext);
-          return;
-        }
-      }
-    };
-    writeNext();
-  });
+/** One STOW-RS request to the trrg-gateway (or the discard peer) under test, with the current token. */
+function store(port: number, instances: Iterable<Buffer>): Promise<void> {
+  return stowRequest({ port, path: "/dicomweb/studies", authorization }, instances);
 }
-
-interface Throughput {
-  instancesPerSecond: number;
-  megabytesPerSecond: number;
-}
-
-/** Throughput of `count` instances of `bytes` each, moved since `started` (process.hrtime.bigint()). */
-function throughputSince(started: bigint, count: number, bytes: number): Throughput {
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { instancesPerSecond: count / seconds, megabytesPerSecond: (count * bytes) / 1e6 / seconds };
-}
-
-/** Starts each measurement from a quiet disk: nothing dirty, background write-back and journal work done. */
-async function settle(): Promise<void> {
-  execFileSync("sync");
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-}
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function measureStow(port: number, base: Buffer, clients: number, perClient: number, run: number): Promise<Throughput> {
   const batches = Array.from({ length: clients }, (_, c) => [...variants(base, perClient, run * 100 + c)]);
@@ -236,7 +146,7 @@ async function throughputTable(): Promise<void> {
           // each round, so that disk work left behind by one run does not always fall on the same peer.
           const runs = [
             async () => {
-              authorization = await fetchToken(server); // tokens live at most 300 s
+              authorization = await gatewayToken(server); // tokens live at most 300 s
               stow.push(await measureStow(server.port, base, clients, perClient, megabytes * 1000 + clients * 10 + round));
             },
             async () => cp.push(await measureCp(base, count, round, false)),
@@ -262,7 +172,7 @@ async function throughputTable(): Promise<void> {
     }
   } finally {
     discard.kill();
-    await stopServer(server);
+    await stopGateway(server);
   }
 }
 
@@ -280,7 +190,7 @@ async function memoryTable(): Promise<void> {
       const peak = await peakRssMiB(server.child.pid!);
       console.log(`| ${((count * base.length) / 1e6).toFixed(0)} MB | ${count} | ${peak.toFixed(0)} | ${(peak - idle).toFixed(0)} |`);
     } finally {
-      await stopServer(server);
+      await stopGateway(server);
     }
   }
 }

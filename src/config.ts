@@ -40,6 +40,8 @@ export interface Config {
   jobs: JobsConfig;
   model: ModelConfig;
   fhir: FhirConfig;
+  dicomwebClient: DicomwebClientConfig;
+  ups: UpsConfig;
 }
 
 /** The FHIR resources the service publishes (src/fhir/, docs/fhir.md). */
@@ -51,8 +53,11 @@ export interface FhirConfig {
   delivery?: FhirDeliveryConfig | undefined;
 }
 
-/** How delivery authenticates to the target FHIR server. Secrets stay in their files: only paths are held here. */
-export type FhirTargetAuth =
+/**
+ * How we authenticate to a server we call: the FHIR delivery target, a DICOMweb peer. Secrets stay in their
+ * files: only paths are held here.
+ */
+export type OutboundAuth =
   | { kind: "none" }
   | { kind: "token"; tokenFile: string }
   | {
@@ -61,7 +66,7 @@ export type FhirTargetAuth =
       clientId: string;
       /** A private JWK, or a JWKS holding one, with its kid. */
       keyFile: string;
-      /** The token endpoint; when absent, token_endpoint of {target}/.well-known/smart-configuration. */
+      /** The token endpoint; when absent, token_endpoint of {server base URL}/.well-known/smart-configuration. */
       tokenUrl: string | undefined;
       scope: string;
     };
@@ -70,7 +75,7 @@ export type FhirTargetAuth =
 export interface FhirDeliveryConfig {
   /** The target's FHIR base URL (no trailing slash): transaction Bundles are POSTed to it. */
   targetUrl: string;
-  auth: FhirTargetAuth;
+  auth: OutboundAuth;
   /** Retry n waits min(cap, base × 2^(n−1)); deliveries are retried until they succeed or are rejected. */
   retryBaseMs: number;
   retryCapMs: number;
@@ -80,6 +85,44 @@ export interface FhirDeliveryConfig {
 
 /** SMART v2 scopes for conditional create of the four resource types a report is delivered as. */
 export const DEFAULT_TARGET_SCOPE = "system/DiagnosticReport.cr system/Observation.cr system/Device.cr system/Provenance.cr";
+
+/** The DICOMweb servers (PACS) studies may be retrieved from by WADO-RS (src/dicomweb/dicomwebClient.ts). */
+export interface DicomwebClientConfig {
+  peers: readonly DicomwebPeerConfig[];
+  /** The peer a study is retrieved from when only its Study Instance UID is known; must be one of `peers`. */
+  defaultPeer: string | undefined;
+}
+
+/** One entry of TRRG_DICOMWEB_PEERS_FILE. Durations in milliseconds. */
+export interface DicomwebPeerConfig {
+  /** Names the peer in logs and errors (never a URL: paths carry UIDs). */
+  name: string;
+  /** DICOMweb base URL, no trailing slash: only URLs under it are followed, and only they are sent our token. */
+  baseUrl: string;
+  auth: OutboundAuth;
+  /** Longest wait for an answer, or for the next bytes of one. */
+  timeoutMs: number;
+  /** Further attempts after a network error, a timeout, 408, 429 or 5xx. */
+  retries: number;
+}
+
+/** SMART v2 scope for reading a peer's studies (what our own WADO-RS asks for, DESIGN §6). */
+export const DEFAULT_PEER_SCOPE = "system/ImagingStudy.rs";
+
+/** The UPS-RS worklist (src/dicomweb/worklist.ts) and this service as its performer (src/dicomweb/upsPerformer.ts). */
+export interface UpsConfig {
+  /** Worklist Label (0074,1202) of workitems created without one. */
+  worklistLabel: string;
+  /** Whether this process claims and performs workitems (it also needs a job handler, i.e. `serve`). */
+  performer: boolean;
+  /** The performer's AE title, marking the workitems it holds. */
+  aeTitle: string;
+  /** Scheduled Workitem Codes (0040,4018) the performer takes, as code value and coding scheme designator. */
+  workitemCodes: ReadonlyArray<{ value: string; scheme: string }>;
+  pollIntervalMs: number;
+  /** Workitems performed at once. */
+  concurrency: number;
+}
 
 /** The model set the pipeline runs (src/inference/) and where. */
 export interface ModelConfig {
@@ -243,6 +286,22 @@ const environmentSchema = z.object({
     return url;
   }).optional(),
   TRRG_JOB_QUIET_PERIOD: duration(0, 24 * 3_600_000).default(30_000),
+  TRRG_UPS_WORKLIST_LABEL: z.string().trim().min(1).max(64).default("TRRG CHEST X-RAY REPORTS"),
+  TRRG_UPS_PERFORMER: z.enum(["on", "off"]).default("on"),
+  TRRG_UPS_AE_TITLE: z.string().regex(/^[\x21-\x5b\x5d-\x7e]([\x20-\x5b\x5d-\x7e]{0,14}[\x21-\x5b\x5d-\x7e])?$/, "expected an AE title: 1 to 16 characters, no backslash").default("TRRG_GATEWAY"),
+  TRRG_UPS_WORKITEM_CODES: z
+    .string()
+    .default("CXR-REPORT^99TRRG")
+    .transform((text, ctx) => {
+      const codes = text.split(",").map((entry) => entry.trim()).filter(Boolean).map((entry) => entry.split("^"));
+      if (codes.length === 0 || codes.some((code) => code.length !== 2 || !code[0] || !code[1])) {
+        ctx.addIssue({ code: "custom", message: "expected CODE^SCHEME entries separated by commas, e.g. 110005^DCM" });
+        return z.NEVER;
+      }
+      return codes.map(([value, scheme]) => ({ value: value!.trim(), scheme: scheme!.trim() }));
+    }),
+  TRRG_UPS_POLL_INTERVAL: duration(50, 3_600_000).default(2_000),
+  TRRG_UPS_CONCURRENCY: integer(1, 64).default(2),
   TRRG_JOB_CONCURRENCY: integer(1, 64).default(1),
   TRRG_JOB_MAX_ATTEMPTS: integer(1, 100).default(3),
   TRRG_JOB_RETRY_BASE: duration(0, 24 * 3_600_000).default(10_000),
@@ -293,6 +352,8 @@ const environmentSchema = z.object({
   TRRG_FHIR_DELIVERY_RETRY_BASE: duration(0, 24 * 3_600_000).default(10_000),
   TRRG_FHIR_DELIVERY_RETRY_CAP: duration(0, 7 * 24 * 3_600_000).default(600_000),
   TRRG_FHIR_DELIVERY_TIMEOUT: duration(100, 600_000).default(30_000),
+  TRRG_DICOMWEB_PEERS_FILE: z.string().min(1).optional(),
+  TRRG_DICOMWEB_DEFAULT_PEER: z.string().min(1).optional(),
 });
 
 export type Environment = Record<string, string | undefined>;
@@ -307,7 +368,7 @@ const TARGET_AUTH_SETTINGS = {
     needs: ["TRRG_FHIR_TARGET_CLIENT_ID", "TRRG_FHIR_TARGET_KEY_FILE"],
     takes: ["TRRG_FHIR_TARGET_CLIENT_ID", "TRRG_FHIR_TARGET_KEY_FILE", "TRRG_FHIR_TARGET_TOKEN_URL", "TRRG_FHIR_TARGET_SCOPE"],
   },
-} as const satisfies Record<FhirTargetAuth["kind"], { needs: readonly string[]; takes: readonly string[] }>;
+} as const satisfies Record<OutboundAuth["kind"], { needs: readonly string[]; takes: readonly string[] }>;
 
 const TARGET_SETTINGS = [
   "TRRG_FHIR_TARGET_AUTH",
@@ -338,7 +399,7 @@ function deliveryConfig(env: ParsedEnvironment): FhirDeliveryConfig | undefined 
     problems.push("TRRG_FHIR_DELIVERY_RETRY_BASE: must not exceed TRRG_FHIR_DELIVERY_RETRY_CAP");
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  const auth: FhirTargetAuth =
+  const auth: OutboundAuth =
     kind === "token"
       ? { kind, tokenFile: path.resolve(env.TRRG_FHIR_TARGET_TOKEN_FILE!) }
       : kind === "smart-backend"
@@ -357,6 +418,105 @@ function deliveryConfig(env: ParsedEnvironment): FhirDeliveryConfig | undefined 
     retryCapMs: env.TRRG_FHIR_DELIVERY_RETRY_CAP,
     timeoutMs: env.TRRG_FHIR_DELIVERY_TIMEOUT,
   };
+}
+
+const filePath = z.string().min(1, "expected a file path");
+
+/** An auth entry of the peers file; file paths are still as written (resolved by `resolvePeerFiles`). */
+const peerAuthSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("none") }),
+  z.strictObject({ kind: z.literal("token"), tokenFile: filePath }),
+  z.strictObject({
+    kind: z.literal("smart-backend"),
+    clientId: z.string().regex(/^[\x21-\x7e]{1,255}$/, "expected 1 to 255 printable ASCII characters without spaces"),
+    keyFile: filePath,
+    tokenUrl: httpUrl.optional(),
+    scope: z.string().trim().min(1).optional(),
+  }),
+]);
+
+/** A base URL that can be compared by prefix: no credentials, query or fragment. */
+const peerBaseUrl = httpUrl.superRefine((href, ctx) => {
+  const url = new URL(href);
+  if (url.username || url.password) ctx.addIssue({ code: "custom", message: "must not hold credentials: give them in auth" });
+  if (url.search || url.hash) ctx.addIssue({ code: "custom", message: "must not have a query or fragment" });
+});
+
+const peerSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "expected 1 to 64 letters, digits, '.', '_' or '-'"),
+  baseUrl: peerBaseUrl,
+  auth: peerAuthSchema,
+  timeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+  retries: z.number().int().min(0).max(10).default(3),
+});
+
+const peersFileSchema = z.array(peerSchema).superRefine((peers, ctx) => {
+  const seen = new Set<string>();
+  peers.forEach((peer, i) => {
+    if (seen.has(peer.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `"${peer.name}" is listed twice` });
+    seen.add(peer.name);
+  });
+});
+
+type ParsedPeer = z.infer<typeof peerSchema>;
+
+function readPeersFile(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new ConfigError([`TRRG_DICOMWEB_PEERS_FILE: cannot read "${file}" as JSON: ${(error as Error).message}`]);
+  }
+}
+
+/** "peer 1 (pacs) auth.tokenFile" for the zod path [1, "auth", "tokenFile"]. */
+function peerIssueAt(issuePath: readonly PropertyKey[], raw: unknown): string {
+  const [index, ...rest] = issuePath;
+  if (typeof index !== "number") return "the file";
+  const name = (raw as { name?: unknown }[])[index]?.name;
+  const label = typeof name === "string" && name.length <= 64 ? `peer ${index} (${name})` : `peer ${index}`;
+  return rest.length > 0 ? `${label} ${rest.map(String).join(".")}` : label;
+}
+
+/** Token and key files are named relative to the peers file, so that the file and its secrets move together. */
+function resolvePeerFiles(peer: ParsedPeer, folder: string): DicomwebPeerConfig {
+  const { auth } = peer;
+  const resolved: OutboundAuth =
+    auth.kind === "token"
+      ? { kind: "token", tokenFile: path.resolve(folder, auth.tokenFile) }
+      : auth.kind === "smart-backend"
+        ? {
+            kind: "smart-backend",
+            clientId: auth.clientId,
+            keyFile: path.resolve(folder, auth.keyFile),
+            tokenUrl: auth.tokenUrl,
+            scope: (auth.scope ?? DEFAULT_PEER_SCOPE).split(/\s+/).join(" "),
+          }
+        : { kind: "none" };
+  return { ...peer, auth: resolved };
+}
+
+/** The DICOMweb peers: none without TRRG_DICOMWEB_PEERS_FILE. The file is relative to the working folder. */
+function dicomwebClientConfig(env: ParsedEnvironment): DicomwebClientConfig {
+  const defaultPeer = env.TRRG_DICOMWEB_DEFAULT_PEER;
+  if (env.TRRG_DICOMWEB_PEERS_FILE === undefined) {
+    if (defaultPeer !== undefined) throw new ConfigError(["TRRG_DICOMWEB_DEFAULT_PEER: set, but TRRG_DICOMWEB_PEERS_FILE is not (no peers)"]);
+    return { peers: [], defaultPeer: undefined };
+  }
+  const file = path.resolve(env.TRRG_DICOMWEB_PEERS_FILE);
+  const raw = readPeersFile(file);
+  const result = peersFileSchema.safeParse(raw);
+  if (!result.success) {
+    const at = Array.isArray(raw) ? (issuePath: readonly PropertyKey[]) => peerIssueAt(issuePath, raw) : () => "the file";
+    throw new ConfigError(
+      result.error.issues.map((issue) => `TRRG_DICOMWEB_PEERS_FILE: "${file}", ${at(issue.path)}: ${Array.isArray(raw) ? issue.message : "expected a JSON array of peers"}`),
+    );
+  }
+  const peers = result.data.map((peer) => resolvePeerFiles(peer, path.dirname(file)));
+  if (defaultPeer !== undefined && !peers.some((peer) => peer.name === defaultPeer)) {
+    const listed = peers.map((peer) => peer.name).join(", ") || "none";
+    throw new ConfigError([`TRRG_DICOMWEB_DEFAULT_PEER: "${defaultPeer}" is not a peer of TRRG_DICOMWEB_PEERS_FILE (listed: ${listed})`]);
+  }
+  return { peers, defaultPeer };
 }
 
 function readConfigFile(file: string): Environment {
@@ -403,6 +563,7 @@ export function loadConfig(environment: Environment = process.env): Config {
     throw new ConfigError(["TRRG_AUTH_ISSUER: required when TRRG_AUTH_MODE is external"]);
   }
   const delivery = deliveryConfig(env);
+  const dicomwebClient = dicomwebClientConfig(env);
   const dataDir = path.resolve(env.TRRG_DATA_DIR);
   const origin = env.TRRG_PUBLIC_URL ?? `http://${env.TRRG_HOST.includes(":") ? `[${env.TRRG_HOST}]` : env.TRRG_HOST}:${env.TRRG_PORT}`;
   const corsOrigins = env.TRRG_CORS_ORIGINS.split(",").map((o) => o.trim()).filter(Boolean);
@@ -454,6 +615,15 @@ export function loadConfig(environment: Environment = process.env): Config {
       organizationName: env.TRRG_FHIR_ORGANIZATION,
       ...(delivery ? { delivery } : {}),
     },
+    dicomwebClient,
+    ups: {
+      worklistLabel: env.TRRG_UPS_WORKLIST_LABEL,
+      performer: env.TRRG_UPS_PERFORMER === "on",
+      aeTitle: env.TRRG_UPS_AE_TITLE,
+      workitemCodes: env.TRRG_UPS_WORKITEM_CODES,
+      pollIntervalMs: env.TRRG_UPS_POLL_INTERVAL,
+      concurrency: env.TRRG_UPS_CONCURRENCY,
+    },
   };
 }
 
@@ -484,6 +654,12 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ["TRRG_CORS_ORIGINS", "comma-separated browser origins allowed by CORS (default none: CORS closed)"],
   ["TRRG_RATE_LIMIT", "requests per minute per client, 0 for no limit (default 1200)"],
   ["TRRG_AUDIT_SYSLOG", "also send every AuditEvent to this RFC 5424 syslog collector: udp://host:514 or tcp://host:601"],
+  ["TRRG_UPS_WORKLIST_LABEL", "Worklist Label given to UPS workitems created without one (default TRRG CHEST X-RAY REPORTS)"],
+  ["TRRG_UPS_PERFORMER", "on: claim and perform UPS workitems that ask for a report; off: only serve the worklist (default on)"],
+  ["TRRG_UPS_AE_TITLE", "the performer's AE title, marking the workitems it holds (default TRRG_GATEWAY)"],
+  ["TRRG_UPS_WORKITEM_CODES", "Scheduled Workitem Codes the performer takes, CODE^SCHEME,… (default CXR-REPORT^99TRRG)"],
+  ["TRRG_UPS_POLL_INTERVAL", "how often the performer looks at the worklist (default 2s)"],
+  ["TRRG_UPS_CONCURRENCY", "workitems performed at once (default 2)"],
   ["TRRG_JOB_QUIET_PERIOD", "a study is reported once no instance has arrived for this long: 30 (seconds), 500ms, 2m (default 30s)"],
   ["TRRG_JOB_CONCURRENCY", "report jobs run at once by one process, 1 to 64 (default 1)"],
   ["TRRG_JOB_MAX_ATTEMPTS", "runs of a job before it ends failed, 1 to 100 (default 3)"],
@@ -508,4 +684,11 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ["TRRG_FHIR_DELIVERY_RETRY_BASE", "wait before the first delivery retry, doubled for each next one; retried until delivered or rejected (default 10s)"],
   ["TRRG_FHIR_DELIVERY_RETRY_CAP", "longest wait between delivery retries (default 10m)"],
   ["TRRG_FHIR_DELIVERY_TIMEOUT", "longest wait for one request to the target or its token endpoint (default 30s)"],
+  [
+    "TRRG_DICOMWEB_PEERS_FILE",
+    'JSON array of the DICOMweb servers studies may be retrieved from by WADO-RS: {"name", "baseUrl", "auth": {"kind": "none"} | ' +
+      '{"kind": "token", "tokenFile"} | {"kind": "smart-backend", "clientId", "keyFile", "tokenUrl"?, "scope"?}, "timeoutMs"? (30000), ' +
+      `"retries"? (3)}; file paths relative to its folder; default scope ${DEFAULT_PEER_SCOPE} (default: no peers)`,
+  ],
+  ["TRRG_DICOMWEB_DEFAULT_PEER", "name of the peer a study is retrieved from when a workitem gives only its Study Instance UID (default: none)"],
 ];

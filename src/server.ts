@@ -6,6 +6,11 @@ import { applicationActivityEvent, AUDIT_OBSERVER, type ApplicationActivity } fr
 import { startDeliveryWorker } from "./fhir/deliveryWorker.js";
 import { startJobRunner, type JobHandler, type JobRunner } from "./jobs/jobRunner.js";
 import { closeServices, openServices, type Services } from "./services.js";
+import { configuredDicomwebBaseUrl } from "./dicomweb/baseUrl.js";
+import { upgradeThroughApp } from "./dicomweb/upsChannel.js";
+import { scpStatusReport } from "./dicomweb/upsEvents.js";
+import { UpsPerformer } from "./dicomweb/upsPerformer.js";
+import { readModelIdentity } from "./jobs/studyTrigger.js";
 
 export interface RunningServer {
   services: Services;
@@ -27,8 +32,9 @@ export interface ServerOptions {
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const services = await openServices(config);
   let server: Server;
+  const app = createApp(services);
   try {
-    server = await listen(createApp(services), config.http.host, config.http.port);
+    server = await listen(app, config.http.host, config.http.port);
   } catch (error) {
     await closeServices(services);
     throw error;
@@ -39,6 +45,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const runner: JobRunner | undefined = handler ? startJobRunner(services, handler) : undefined;
   // Reports go to the EHR's FHIR server from the outbox, whether or not this process runs report jobs.
   const delivery = startDeliveryWorker(services);
+  // UPS-RS event channels are WebSocket upgrades of requests to this same port (PS3.18 §8.10.4).
+  server.on("upgrade", (req, socket, head) => upgradeThroughApp(app, req, socket, head));
+  const performer = handler && config.ups.performer ? startPerformer(services) : undefined;
   // STOW-RS uploads of large studies take long; the defaults would cut them off.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
@@ -46,6 +55,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const port = typeof address === "object" && address ? address.port : config.http.port;
   const url = `http://${config.http.host.includes(":") ? `[${config.http.host}]` : config.http.host}:${port}`;
   const stop = async () => {
+    services.upsChannels.broadcast(scpStatusReport("GOING DOWN"));
+    // Workitems in progress stay IN PROGRESS under this AE title and are resumed at the next start.
+    await performer?.stop();
     // The attempt in flight finishes, or is recorded as interrupted and retried at the next start.
     await delivery?.stop(config.fhir.delivery?.timeoutMs);
     // Running jobs finish, or go back to the queue for the next start, within one lease period.
@@ -58,6 +70,33 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     await closeServices(services);
   };
   return { services, server, url, stop };
+}
+
+/** This service as a UPS performer: it claims the workitems that ask for a chest X-ray report. */
+function startPerformer(services: Services): UpsPerformer {
+  const { config } = services;
+  const dicomwebBaseUrl = configuredDicomwebBaseUrl(config);
+  const performer = new UpsPerformer(
+    {
+      worklist: services.worklist,
+      db: services.db,
+      jobs: services.jobs,
+      studyTrigger: services.studyTrigger,
+      model: () => readModelIdentity(config.model.directory),
+      peers: services.dicomwebPeers,
+      logger: services.logger,
+    },
+    {
+      codes: config.ups.workitemCodes,
+      aeTitle: config.ups.aeTitle,
+      pollIntervalMs: config.ups.pollIntervalMs,
+      concurrency: config.ups.concurrency,
+      dicomwebBaseUrl,
+      fhirBaseUrl: `${dicomwebBaseUrl.slice(0, -"/dicomweb".length)}/fhir`,
+    },
+  );
+  performer.start();
+  return performer;
 }
 
 /** The service's own start and stop are background actions with their AuditEvent (DESIGN §6). */

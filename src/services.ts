@@ -14,6 +14,9 @@ import { createLogger, type Logger } from "./log.js";
 import { openDatabase, type Database } from "./store/database.js";
 import { InstanceFileStore } from "./store/fileStore.js";
 import { InstanceIndexWriter } from "./store/instanceIndex.js";
+import { openDicomwebPeers, type DicomwebPeers } from "./dicomweb/dicomwebClient.js";
+import { UpsEventChannels } from "./dicomweb/upsEvents.js";
+import { Worklist } from "./dicomweb/worklist.js";
 
 export interface Services {
   config: Config;
@@ -37,6 +40,11 @@ export interface Services {
   deliveries: DeliveryOutbox;
   /** The EHR's FHIR server reports are delivered to (TRRG_FHIR_TARGET_URL); a DeliveryWorker sends the outbox there. */
   deliveryTarget: FhirTarget | undefined;
+  /** The UPS-RS worklist (PS3.18 §11) and the WebSocket channels its event reports go out on. */
+  worklist: Worklist;
+  upsChannels: UpsEventChannels;
+  /** The PACS studies are retrieved from by WADO-RS (TRRG_DICOMWEB_PEERS_FILE); undefined when none is configured. */
+  dicomwebPeers: DicomwebPeers | undefined;
 }
 
 async function openDeliveryTarget(delivery: FhirDeliveryConfig | undefined): Promise<FhirTarget | undefined> {
@@ -74,7 +82,26 @@ export async function openServices(config: Config, logger: Logger = createLogger
     const index = new InstanceIndexWriter(db);
     const deliveries = new DeliveryOutbox(db, deliveryOutboxSettings(config.fhir.delivery));
     const deliveryTarget = await openDeliveryTarget(config.fhir.delivery);
-    return { config, logger, db, files, index, audit: new AuditStore(db), auditForwarder, jobs, studyTrigger, deliveries, deliveryTarget, ...authorization };
+    const upsChannels = new UpsEventChannels(logger);
+    const worklist = new Worklist(db, upsChannels, { defaultWorklistLabel: config.ups.worklistLabel, maxResults: config.qido.maxLimit });
+    const dicomwebPeers = config.dicomwebClient.peers.length > 0 ? await openDicomwebPeers(config, { index, files, logger }) : undefined;
+    return {
+      config,
+      logger,
+      db,
+      files,
+      index,
+      audit: new AuditStore(db),
+      auditForwarder,
+      jobs,
+      studyTrigger,
+      deliveries,
+      deliveryTarget,
+      worklist,
+      upsChannels,
+      dicomwebPeers,
+      ...authorization,
+    };
   } catch (error) {
     await db.destroy();
     throw error;
@@ -82,6 +109,7 @@ export async function openServices(config: Config, logger: Logger = createLogger
 }
 
 export async function closeServices(services: Services): Promise<void> {
+  services.upsChannels.closeAll();
   services.auditForwarder?.close();
   await services.db.destroy();
 }

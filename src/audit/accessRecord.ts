@@ -12,6 +12,7 @@ export type AccessKind =
   | "dicomweb-store" // STOW-RS (DICOM DCM 110107 Import)
   | "dicomweb-retrieve" // WADO-RS (DCM 110106 Export)
   | "dicomweb-search" // QIDO-RS (DCM 110112 Query)
+  | "dicomweb-worklist" // UPS-RS (DCM 110111 Procedure Record); the action follows the transaction
   | "fhir-read"
   | "fhir-search"
   | "http"; // anything else, e.g. a refused request to an unknown route
@@ -28,6 +29,7 @@ export interface AuditAgent {
 export type AuditEntity =
   | { kind: "patient"; patientId: string; issuer?: string }
   | { kind: "study"; studyInstanceUID: string }
+  | { kind: "workitem"; workitemUID: string }
   | { kind: "resource"; reference: string }
   | { kind: "query"; query: string };
 

@@ -105,6 +105,7 @@ const EVENT_TYPE: Record<AccessKind, Coding> = {
   "dicomweb-store": { system: DCM, code: "110107", display: "Import" },
   "dicomweb-retrieve": { system: DCM, code: "110106", display: "Export" },
   "dicomweb-search": { system: DCM, code: "110112", display: "Query" },
+  "dicomweb-worklist": { system: DCM, code: "110111", display: "Procedure Record" },
   "fhir-read": REST,
   "fhir-search": REST,
   http: REST,
@@ -196,6 +197,13 @@ function toEntity(entity: AuditEntity): AuditEventEntity {
       return patientEntity(entity.patientId, entity.issuer);
     case "study":
       return studyEntity(entity.studyInstanceUID);
+    case "workitem":
+      // A UPS workitem: a System Object in the role of a Job (DICOM PS3.15 A.5.2.7), identified by its UID.
+      return {
+        what: { identifier: { system: DICOM_UID_SYSTEM, value: `urn:oid:${entity.workitemUID}` } },
+        type: { system: AUDIT_ENTITY_TYPE, code: "2", display: "System Object" },
+        role: { system: OBJECT_ROLE, code: "20", display: "Job" },
+      };
     case "resource":
       // BALP Read/Create entity[data]: System Object, role from RestObjectRoles, "Domain Resource" expected.
       return {

@@ -28,6 +28,7 @@ function accessKind(path: string, permission: string | undefined): AccessKind {
   const family = path.startsWith("/dicomweb/") ? "dicomweb" : path.startsWith("/fhir/") || isJobs ? "fhir" : undefined;
   if (!family || !permission) return "http";
   if (family === "dicomweb") {
+    if (path === "/dicomweb/workitems" || path.startsWith("/dicomweb/workitems/") || path.startsWith("/dicomweb/subscribers/")) return "dicomweb-worklist";
     return permission === "c" ? "dicomweb-store" : permission === "s" ? "dicomweb-search" : "dicomweb-retrieve";
   }
   return permission === "s" ? "fhir-search" : "fhir-read";
@@ -37,10 +38,17 @@ const ACTIONS: Record<AccessKind, AuditAction> = {
   "dicomweb-store": "C",
   "dicomweb-retrieve": "R",
   "dicomweb-search": "E",
+  "dicomweb-worklist": "E",
   "fhir-read": "R",
   "fhir-search": "E",
   http: "E",
 };
+
+/** UPS-RS: creation C, update and state change U, retrieve R, search and subscriptions E. */
+function worklistAction(access: ReturnType<typeof accessFor>["access"]): AuditAction {
+  const permission = access.kind === "scoped" ? access.requirement.permission : undefined;
+  return permission === "c" ? "C" : permission === "u" ? "U" : permission === "r" ? "R" : "E";
+}
 
 /** `path` is the request path as this middleware saw it: inside a mounted router req.path is relative to the mount. */
 function recordOf(req: Request, path: string, res: Response, started: Date, entities: AuditEntity[], completed: boolean): AccessRecord {
@@ -57,7 +65,7 @@ function recordOf(req: Request, path: string, res: Response, started: Date, enti
     route: pattern,
     url: req.originalUrl,
     status,
-    action: ACTIONS[kind],
+    action: kind === "dicomweb-worklist" ? worklistAction(access) : ACTIONS[kind],
     outcome: outcomeOfStatus(status),
     outcomeDescription: res.locals.auditOutcomeDescription ?? (completed ? undefined : "client closed the connection"),
     agent: {

@@ -1,4 +1,5 @@
-// Bearer tokens for our outbound calls to a FHIR server (delivery, src/fhir/deliveryWorker.ts). Two sources behind
+// Bearer tokens for our outbound calls: to a FHIR server (delivery, src/fhir/deliveryWorker.ts) and to DICOMweb
+// peers (src/dicomweb/dicomwebClient.ts). Two sources behind
 // one interface: SMART Backend Services (SMART App Launch 2, "Backend Services": the client_credentials grant with
 // a private_key_jwt client assertion, RFC 7523) and a static token read from a file. Token values are never logged
 // and never put in an error message.
@@ -6,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { KeyObject } from "node:crypto";
 import { importJWK, SignJWT, type CryptoKey, type JWK } from "jose";
-import type { FhirTargetAuth } from "../config.js";
+import type { OutboundAuth } from "../config.js";
 
 /** Where the token to send comes from. */
 export interface BearerTokenSource {
@@ -115,8 +116,11 @@ export interface BackendServicesOptions {
   scope: string;
   /** The token endpoint; when absent, discovered from `{fhirBaseUrl}/.well-known/smart-configuration`. */
   tokenUrl?: string | undefined;
+  /** Base URL of the server the tokens are for (a FHIR server, or a DICOMweb peer). */
   fhirBaseUrl: string;
   timeoutMs: number;
+  /** Where the operator sets the token endpoint, named when it cannot be discovered (default TRRG_FHIR_TARGET_TOKEN_URL). */
+  tokenUrlSetting?: string;
   /** The clock the token cache goes by (tests). */
   now?: () => number;
 }
@@ -167,7 +171,7 @@ export class BackendServicesClient implements BearerTokenSource {
     const document = (await response.json().catch(() => undefined)) as { token_endpoint?: unknown } | undefined;
     const endpoint = document?.token_endpoint;
     if (!response.ok || typeof endpoint !== "string" || !/^https?:\/\//.test(endpoint)) {
-      throw new TokenRequestError(`${url} gives no token_endpoint (HTTP ${response.status}): set TRRG_FHIR_TARGET_TOKEN_URL`, undefined, undefined, response.status);
+      throw new TokenRequestError(`${url} gives no token_endpoint (HTTP ${response.status}): set ${this.options.tokenUrlSetting ?? "TRRG_FHIR_TARGET_TOKEN_URL"}`, undefined, undefined, response.status);
     }
     this.discoveredTokenUrl = endpoint;
     return endpoint;
@@ -241,10 +245,15 @@ export class StaticTokenFile implements BearerTokenSource {
 }
 
 /**
- * The token source of a delivery target, or undefined for auth "none". Reads the key (or token) file now, so that
- * a bad one stops the service at start with the reason instead of failing every delivery.
+ * The token source of a delivery target or DICOMweb peer, or undefined for auth "none". Reads the key (or token)
+ * file now, so that a bad one stops the service at start with the reason instead of failing every call.
  */
-export async function openTokenSource(auth: FhirTargetAuth, fhirBaseUrl: string, timeoutMs: number): Promise<BearerTokenSource | undefined> {
+export async function openTokenSource(
+  auth: OutboundAuth,
+  serverBaseUrl: string,
+  timeoutMs: number,
+  tokenUrlSetting?: string,
+): Promise<BearerTokenSource | undefined> {
   switch (auth.kind) {
     case "none":
       return undefined;
@@ -259,8 +268,9 @@ export async function openTokenSource(auth: FhirTargetAuth, fhirBaseUrl: string,
         key: await readClientKey(auth.keyFile),
         scope: auth.scope,
         tokenUrl: auth.tokenUrl,
-        fhirBaseUrl,
+        fhirBaseUrl: serverBaseUrl,
         timeoutMs,
+        ...(tokenUrlSetting ? { tokenUrlSetting } : {}),
       });
   }
 }

@@ -33,6 +33,24 @@ const STUDY_PATHS = {
   ],
 };
 
+// UPS-RS (DESIGN §6): create and change */Task.cu, read, search and subscribe */Task.rs. Writes and subscriptions
+// are for systems and users: a patient/ scope may only read its patient's workitems.
+const WRITERS: readonly ScopeContext[] = ["user", "system"];
+const WORKITEM = "/dicomweb/workitems/:workitem";
+const WORKLIST_ACCESS: ReadonlyArray<{ method: string; path: string; access: RouteAccess }> = [
+  { method: "POST", path: "/dicomweb/workitems", access: scoped("Task", "c", WRITERS) },
+  { method: "GET", path: "/dicomweb/workitems", access: scoped("Task", "s") },
+  { method: "GET", path: WORKITEM, access: scoped("Task", "r") },
+  { method: "POST", path: WORKITEM, access: scoped("Task", "u", WRITERS) },
+  { method: "PUT", path: `${WORKITEM}/state`, access: scoped("Task", "u", WRITERS) },
+  { method: "POST", path: `${WORKITEM}/cancelrequest`, access: scoped("Task", "u", WRITERS) },
+  { method: "POST", path: `${WORKITEM}/subscribers/:aetitle`, access: scoped("Task", "s", WRITERS) },
+  { method: "DELETE", path: `${WORKITEM}/subscribers/:aetitle`, access: scoped("Task", "s", WRITERS) },
+  { method: "POST", path: `${WORKITEM}/subscribers/:aetitle/suspend`, access: scoped("Task", "s", WRITERS) },
+  // The WebSocket notification channel (PS3.18 §8.10.4), opened with GET and Upgrade.
+  { method: "GET", path: "/dicomweb/subscribers/:aetitle", access: scoped("Task", "s", WRITERS) },
+];
+
 // The published report resources (src/fhir/fhirRoutes.ts), each guarded by its own SMART resource scope.
 const FHIR_READ_TYPES = ["DiagnosticReport", "Observation", "Device", "Provenance"];
 
@@ -45,6 +63,7 @@ export const ROUTE_ACCESS_TABLE: ReadonlyArray<{ method: string; path: string; a
   { method: "POST", path: "/dicomweb/studies/:study", access: scoped("ImagingStudy", "c") },
   ...STUDY_PATHS.retrieve.map((path) => ({ method: "GET", path, access: scoped("ImagingStudy", "r") })),
   ...STUDY_PATHS.search.map((path) => ({ method: "GET", path, access: scoped("ImagingStudy", "s") })),
+  ...WORKLIST_ACCESS,
   // Report jobs are the service's internal tasks, read like UPS workitems (DESIGN §6: Task.rs); a patient/ scope
   // narrows them to the patient's studies (src/jobs/jobRoutes.ts).
   { method: "GET", path: "/jobs", access: scoped("Task", "s") },

@@ -6,3 +6,9 @@ export function dicomwebBaseUrl(req: Request, config: Config): string {
   const origin = config.http.publicUrl ?? `${req.protocol}://${req.get("host") ?? `${config.http.host}:${config.http.port}`}`;
   return `${origin}/dicomweb`;
 }
+
+/** Base URL of the DICOMweb service outside any request (background work): the public URL, else the listen address. */
+export function configuredDicomwebBaseUrl(config: Config): string {
+  const { host, port, publicUrl } = config.http;
+  return `${publicUrl ?? `http://${host.includes(":") ? `[${host}]` : host}:${port}`}/dicomweb`;
+}

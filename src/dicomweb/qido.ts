@@ -61,7 +61,7 @@ export const MAXIMUM_RESULTS_WARNING =
 
 // ---------------------------------------------------------------------------------------------- matching keys
 
-type KeyKind = "uid" | "text" | "personName" | "date" | "time" | "integer" | "modalities";
+export type KeyKind = "uid" | "text" | "personName" | "date" | "time" | "dateTime" | "integer" | "modalities";
 
 interface MatchingKey {
   level: SearchLevel;
@@ -121,7 +121,7 @@ function timeBounds(value: string): { from: string; to: string } | undefined {
 }
 
 /** Parses one query value by its key's kind; undefined means universal matching (PS3.4 C.2.2.2.3). */
-function parseMatch(keyword: string, kind: KeyKind, raw: string): Match | undefined {
+export function parseMatch(keyword: string, kind: KeyKind, raw: string): Match | undefined {
   const value = raw.trim();
   if (value === "") return undefined;
   switch (kind) {
@@ -167,6 +167,8 @@ function parseMatch(keyword: string, kind: KeyKind, raw: string): Match | undefi
       if (lower.from > upper.to) throw badRequest(`Invalid ${keyword} range`);
       return { kind: "timeRange", from: lower.from, to: upper.to };
     }
+    case "dateTime":
+      return dateTimeMatch(keyword, value);
     case "integer":
       if (!/^[+-]?\d{1,10}$/.test(value)) throw badRequest(`${keyword} must be an integer`);
       return { kind: "equals", value: Number(value) };
@@ -179,6 +181,32 @@ function parseMatch(keyword: string, kind: KeyKind, raw: string): Match | undefi
       return { kind: "oneOf", values: codes };
     }
   }
+}
+
+/**
+ * DT single value or range matching (C.2.2.2.5) on the value's digits: a bound given to the day, hour or minute
+ * covers the whole of it. Time zone offsets are not converted (values are compared as written).
+ */
+function dateTimeMatch(keyword: string, value: string): Match {
+  const invalid = () => badRequest(`${keyword} must be a DICOM DT value (YYYYMMDDHHMMSS, or leading components) or a range of them`);
+  const bound = (text: string, fill: "0" | "9"): string | undefined => {
+    const digits = /^(\d{4,14})(?:\.\d{1,6})?(?:[+-]\d{4})?$/.exec(text)?.[1];
+    if (!digits || digits.length % 2 !== 0 || (digits.length >= 8 && !isValidDate(digits.slice(0, 8)))) return undefined;
+    return digits.padEnd(14, fill);
+  };
+  const single = bound(value, "0");
+  if (single !== undefined) return { kind: "range", from: single, to: bound(value, "9") };
+  // A range: the dash that leaves a valid bound (or nothing) on each side; a time zone offset's sign is not one.
+  for (let dash = value.indexOf("-"); dash >= 0; dash = value.indexOf("-", dash + 1)) {
+    const first = value.slice(0, dash);
+    const second = value.slice(dash + 1);
+    const from = first === "" ? undefined : bound(first, "0");
+    const to = second === "" ? undefined : bound(second, "9");
+    if ((first !== "" && from === undefined) || (second !== "" && to === undefined) || (first === "" && second === "")) continue;
+    if (from !== undefined && to !== undefined && from > to) throw badRequest(`Invalid ${keyword} range`);
+    return { kind: "range", from, to };
+  }
+  throw invalid();
 }
 
 // ----------------------------------------------------------------------------------------------- query parsing
@@ -205,7 +233,7 @@ function parseCount(name: string, value: string, minimum: number): number {
 /** Dictionary VRs that depend on context (dcmjs writes them in lower case), as an empty element states them. */
 const CONTEXT_VRS: Readonly<Record<string, string>> = { ox: "OW", xs: "US", up: "UL", lt: "OW" };
 
-function attributeOf(name: string, where: string): { tag: string; vr: string; keyword: string } {
+export function attributeOf(name: string, where: string): { tag: string; vr: string; keyword: string } {
   const attribute = lookupAttribute(name);
   const vr = attribute && (/^[A-Z]{2}$/.test(attribute.vr) ? attribute.vr : CONTEXT_VRS[attribute.vr]);
   // Item and sequence delimiters ("na") are in the dictionary but are not attributes.

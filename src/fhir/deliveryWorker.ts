@@ -15,6 +15,7 @@ import { hostname } from "node:os";
 import type { Bundle, BundleEntry, OperationOutcome, OperationOutcomeIssue } from "@medplum/fhirtypes";
 import { AUDIT_OBSERVER, deliveryAttemptEvent } from "../audit/auditEvent.js";
 import type { BearerTokenSource } from "../auth/backendServicesClient.js";
+import { retryAfterMs } from "../http/retryAfter.js";
 import type { Logger } from "../log.js";
 import type { Services } from "../services.js";
 import { findStudyPatient } from "../store/instanceIndex.js";
@@ -54,14 +55,6 @@ const FHIR_JSON = "application/fhir+json";
 function statusCode(status: string | undefined): number | undefined {
   const match = /^\s*(\d{3})\b/.exec(status ?? "");
   return match ? Number(match[1]) : undefined;
-}
-
-/** RFC 9110 §10.2.3 Retry-After: delay-seconds or an HTTP-date. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
-  if (header === null) return undefined;
-  if (/^\s*\d+\s*$/.test(header)) return Number(header) * 1000;
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
 function isOperationOutcome(value: unknown): value is OperationOutcome {

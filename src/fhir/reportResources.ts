@@ -61,7 +61,7 @@ const LATERALITY: Record<NonNullable<FindingResult["laterality"]>, Coding> = {
 };
 
 /** The report's identity: one report per study and model version (DESIGN §1). */
-export function reportUuid(studyInstanceUID: string, model: PipelineResult["model"]): string {
+export function reportUuid(studyInstanceUID: string, model: Pick<PipelineResult["model"], "name" | "version">): string {
   return nameBasedUuid(`report|${studyInstanceUID}|${model.name}|${model.version}`);
 }
 

@@ -2,6 +2,7 @@
 // code 299, as PS3.18 §8.6.3 uses it) and a DICOM JSON dataset with ErrorComment (0000,0902).
 import type { ErrorRequestHandler, Request, Response } from "express";
 import { DicomwebError } from "../dicomweb/errors.js";
+import { UpsError } from "../dicomweb/upsWorkitem.js";
 import { MalformedMultipartError } from "./multipartRelated.js";
 import type { Logger } from "../log.js";
 import type { components } from "./api.js";
@@ -15,6 +16,18 @@ export function sendDicomwebError(res: Response, status: number, message: string
   // ErrorComment is LO: at most 64 characters; the Warning header carries the whole text.
   const body: components["schemas"]["ErrorDataset"] = { "00000902": { vr: "LO", Value: [message.slice(0, 64)] } };
   res.status(status).set("Warning", warningHeader(message)).type("application/dicom+json").send(JSON.stringify(body));
+}
+
+/**
+ * A refused UPS-RS request: the Warning text PS3.18 §11 gives for the case (clients match on it), then a second
+ * Warning and the ErrorComment saying exactly what was wrong.
+ */
+export function sendUpsError(res: Response, error: UpsError): void {
+  res.status(error.status).set("Warning", warningHeader(error.warning));
+  if (error.message !== error.warning) res.append("Warning", warningHeader(error.message));
+  res.locals.auditOutcomeDescription = error.message;
+  const body: components["schemas"]["ErrorDataset"] = { "00000902": { vr: "LO", Value: [error.message.slice(0, 64)] } };
+  res.type("application/dicom+json").send(JSON.stringify(body));
 }
 
 /**
@@ -43,6 +56,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error, req, res, next) => {
     if (res.headersSent) {
       next(error);
+      return;
+    }
+    if (error instanceof UpsError) {
+      sendUpsError(res, error);
       return;
     }
     const { status, message, expected } = statusOf(error);

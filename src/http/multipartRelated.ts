@@ -36,8 +36,10 @@ export async function readMultipartRelated(
   sink: PartSink,
   limits: MultipartLimits = DEFAULT_LIMITS,
 ): Promise<number> {
-  if (!/^[ -~]{1,70}$/.test(boundary) || boundary.endsWith(" ")) {
-    throw new MalformedMultipartError("boundary must be 1 to 70 printable characters (RFC 2046 §5.1.1)");
+  // RFC 2046 §5.1.1 allows 70 characters, but real senders exceed it (Orthanc's DICOMweb client sends 73: two
+  // UUIDs joined by "-"), so longer boundaries are taken, up to a cap that keeps the delimiter search cheap.
+  if (!/^[ -~]{1,200}$/.test(boundary) || boundary.endsWith(" ")) {
+    throw new MalformedMultipartError("boundary must be 1 to 200 printable characters, not ending in a space (RFC 2046 §5.1.1)");
   }
   // Every delimiter is CRLF "--" boundary; a virtual CRLF before the body lets the first one match too.
   const delimiter = Buffer.from(`\r\n--${boundary}`);

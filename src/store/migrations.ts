@@ -162,6 +162,42 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex("fhir_deliveries_by_created").on("fhir_deliveries").column("created_at").execute();
     },
   },
+  "0006_ups_workitems": {
+    async up(db: Kysely<unknown>) {
+      // UPS workitems (src/dicomweb/upsStore.ts): the dataset as DICOM JSON, plus the columns that state changes
+      // are guarded on and that searches and the performer filter by.
+      await db.schema
+        .createTable("ups_workitems")
+        .addColumn("uid", "varchar(64)", (c) => c.primaryKey())
+        .addColumn("state", "varchar(16)", (c) => c.notNull())
+        .addColumn("transaction_uid", "varchar(64)")
+        .addColumn("dataset", "text", (c) => c.notNull())
+        .addColumn("patient_id", "varchar(64)")
+        .addColumn("scheduled_start", "varchar(32)")
+        .addColumn("performer", "varchar(255)")
+        .addColumn("cancel_requested_at", "varchar(32)")
+        .addColumn("revision", "integer", (c) => c.notNull().defaultTo(1))
+        .addColumn("created_at", "varchar(32)", (c) => c.notNull())
+        .addColumn("updated_at", "varchar(32)", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("ups_workitems_by_state").on("ups_workitems").columns(["state", "scheduled_start"]).execute();
+      await db.schema.createIndex("ups_workitems_by_patient").on("ups_workitems").column("patient_id").execute();
+      // Subscriptions (PS3.4 CC.2.3): target is a workitem UID or a well-known global one; a filtered global
+      // subscription keeps its filter as query text.
+      await db.schema
+        .createTable("ups_subscriptions")
+        .addColumn("ae_title", "varchar(16)", (c) => c.notNull())
+        .addColumn("target", "varchar(64)", (c) => c.notNull())
+        .addColumn("filter", "text")
+        .addColumn("deletion_lock", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("suspended", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("client_id", "varchar(255)")
+        .addColumn("created_at", "varchar(32)", (c) => c.notNull())
+        .addPrimaryKeyConstraint("ups_subscriptions_pk", ["ae_title", "target"])
+        .execute();
+      await db.schema.createIndex("ups_subscriptions_by_target").on("ups_subscriptions").column("target").execute();
+    },
+  },
 };
 
 /** A key the database numbers itself: SQLite's INTEGER PRIMARY KEY is the rowid; PostgreSQL needs serial. */

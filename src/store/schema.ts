@@ -139,6 +139,42 @@ export interface FhirDeliveryTable {
   finished_at: string | null;
 }
 
+/** A UPS workitem (PS3.4 Annex CC): its dataset and the columns state changes are guarded on. */
+export interface UpsWorkitemTable {
+  uid: string;
+  state: "SCHEDULED" | "IN PROGRESS" | "COMPLETED" | "CANCELED";
+  /** The Transaction UID of the IN PROGRESS claim: never returned by Retrieve or Search (CC.2.1.3). */
+  transaction_uid: string | null;
+  /** The workitem as DICOM JSON, without its Transaction UID. */
+  dataset: string;
+  patient_id: string | null;
+  /** Scheduled Procedure Step Start DateTime as an ISO instant, for the performer's due check and ordering. */
+  scheduled_start: string | null;
+  /** The lease owner of this service's performer while it holds the workitem; null for other performers. */
+  performer: string | null;
+  /** When a cancellation was requested while IN PROGRESS (the performer then cancels). */
+  cancel_requested_at: string | null;
+  /** Counts every change: an update is applied only to the revision it was read at. */
+  revision: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A subscription of an AE to one workitem or to the worklist (PS3.4 CC.2.3). */
+export interface UpsSubscriptionTable {
+  ae_title: string;
+  /** The workitem UID, 1.2.840.10008.5.1.4.34.5 (global) or 1.2.840.10008.5.1.4.34.5.1 (filtered global). */
+  target: string;
+  /** Matching keys of a filtered global subscription, as query text. */
+  filter: string | null;
+  deletion_lock: number;
+  /** A global subscription suspended (no new workitems are subscribed; existing ones stay). */
+  suspended: number;
+  /** The OAuth client that made the subscription. */
+  client_id: string | null;
+  created_at: string;
+}
+
 export interface DatabaseSchema {
   studies: StudyTable;
   series: SeriesTable;
@@ -148,4 +184,6 @@ export interface DatabaseSchema {
   fhir_resources: FhirResourceTable;
   fhir_search_index: FhirSearchIndexTable;
   fhir_deliveries: FhirDeliveryTable;
+  ups_workitems: UpsWorkitemTable;
+  ups_subscriptions: UpsSubscriptionTable;
 }

@@ -26,8 +26,10 @@ export interface TestClient {
 
 /** Clients registered with the embedded authorization server of every test app. */
 export const TEST_CLIENTS = {
-  system: { client_id: "test-system", client_secret: "system-secret-0123456789abcdef", scope: "system/ImagingStudy.cruds system/AuditEvent.rs system/DiagnosticReport.rs system/Observation.rs system/Device.rs system/Provenance.rs system/Task.rs" },
+  system: { client_id: "test-system", client_secret: "system-secret-0123456789abcdef", scope: "system/ImagingStudy.cruds system/AuditEvent.rs system/DiagnosticReport.rs system/Observation.rs system/Device.rs system/Provenance.rs system/Task.cruds" },
   noImaging: { client_id: "test-observer", client_secret: "observer-secret-0123456789abcdef", scope: "system/Observation.rs" },
+  /** A second system, for what one client must not do to another's resources (e.g. UPS subscriptions). */
+  otherSystem: { client_id: "test-other-system", client_secret: "other-system-secret-0123456789abcdef", scope: "system/Task.rs" },
   patient: { client_id: "test-patient-app", client_secret: "patient-secret-0123456789abcdef", scope: "patient/ImagingStudy.cruds patient/Task.rs patient/DiagnosticReport.rs patient/Observation.rs patient/Provenance.rs", patient: "PATIENT-OTHER" },
 } satisfies Record<string, TestClient>;
 
