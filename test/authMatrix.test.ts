@@ -5,6 +5,7 @@ import { readFile } from "node:fs/promises";
 import { generateKeyPair, importJWK, SignJWT, type JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROUTE_ACCESS_TABLE } from "../src/auth/routeAccess.js";
+import { GLOBAL_SUBSCRIPTION_UID, TAG } from "../src/dicomweb/upsWorkitem.js";
 import { publishReport, resourcesOf } from "../src/fhir/publishReport.js";
 import { makeInstance, makeMultipartRelated, newUid } from "./fixtures/dicomFactory.js";
 import { makePipelineResult } from "./fixtures/pipelineResult.js";
@@ -26,6 +27,27 @@ const resourceIds = new Map<string, string>();
 const tokens = new Map<TokenCase, string | undefined>();
 /** The noImaging client may read Observations: for those routes, a token without that scope. */
 let missingObservationScope: string;
+/** UPS workitems: one the routes read, update and subscribe to; one the cancellation request cancels. */
+let workitemUid: string;
+let cancelWorkitemUid: string;
+const MATRIX_AE = "MATRIXAE";
+
+function workitem(): Record<string, { vr: string; Value?: unknown[] }> {
+  return {
+    [TAG.ProcedureStepState]: { vr: "CS", Value: ["SCHEDULED"] },
+    [TAG.ScheduledProcedureStepPriority]: { vr: "CS", Value: ["LOW"] },
+    [TAG.ProcedureStepLabel]: { vr: "LO", Value: ["matrix"] },
+    [TAG.ScheduledProcedureStepStartDateTime]: { vr: "DT", Value: ["20261202"] },
+    [TAG.InputReadinessState]: { vr: "CS", Value: ["READY"] },
+    [TAG.PatientID]: { vr: "LO", Value: [PATIENT] },
+  };
+}
+
+async function createWorkitem(): Promise<string> {
+  const res = await t.api.post("/dicomweb/workitems").set("Content-Type", "application/dicom+json").send(JSON.stringify(workitem()));
+  expect(res.status).toBe(201);
+  return (res.headers.location as string).split("/").pop()!;
+}
 
 type SigningKey = Parameters<SignJWT["sign"]>[0];
 
@@ -49,6 +71,9 @@ beforeAll(async () => {
   jobId = (await t.services.jobs.listByStudy(study))[0]!.id;
   const report = await publishReport(t.services.db, t.services.config.fhir, makePipelineResult(), { studyInstanceUID: study, patientId: PATIENT });
   for (const resource of resourcesOf(report)) resourceIds.set(resource.resourceType, resource.id!);
+  workitemUid = await createWorkitem();
+  cancelWorkitemUid = await createWorkitem();
+  await t.api.post(`/dicomweb/workitems/${GLOBAL_SUBSCRIPTION_UID}/subscribers/${MATRIX_AE}`).expect(201);
 
   const serverKeys = JSON.parse(await readFile(SHARED_KEYS_FILE, "utf8")) as { keys: JWK[] };
   const rsa = serverKeys.keys.find((key) => key.kty === "RSA")!;
@@ -69,8 +94,16 @@ afterAll(async () => {
   await t.close();
 });
 
+/** The workitem a UPS route acts on: suspension is of a worklist subscription, cancellation of its own workitem. */
+function workitemFor(pattern: string): string {
+  if (pattern.endsWith("/suspend")) return GLOBAL_SUBSCRIPTION_UID;
+  return pattern.endsWith("/cancelrequest") ? cancelWorkitemUid : workitemUid;
+}
+
 const concrete = (pattern: string) =>
   pattern
+    .replace(":workitem", workitemFor(pattern))
+    .replace(":aetitle", MATRIX_AE)
     .replace(":study", study)
     .replace(":series", series)
     .replace(":instance", sop)
@@ -84,14 +117,28 @@ function expectedStatus(route: (typeof protectedRoutes)[number], token: TokenCas
   const isAudit = route.path.startsWith("/fhir/AuditEvent");
   const isStore = route.method === "POST" && route.path.startsWith("/dicomweb/");
   const isSearch = route.access.kind === "scoped" && route.access.requirement.permission === "s";
-  if (token === "rightScope") return 200;
+  if (token === "rightScope") return UPS_SUCCESS[`${route.method} ${route.path}`] ?? 200;
   // otherPatient: patient/ scopes for someone else.
   if (isAudit) return 403; // AuditEvent is for system scopes only
+  if (route.access.kind === "scoped" && !route.access.requirement.contexts.includes("patient")) return 403; // e.g. UPS writes
   if (!patientScopeCovers(route)) return 403; // e.g. Device: the patient client has no patient/Device scope
   if (isStore) return 409; // every instance refused with 0x0124
   if (isSearch) return 200; // filtered to nothing
   return 404; // that patient's studies are not visible
 }
+
+/**
+ * What an authorized UPS-RS request answers here: created, accepted, or refused by the worklist's own rules (a
+ * SCHEDULED workitem cannot be CANCELED by a state change), and 426 for the WebSocket channel asked for without
+ * an upgrade.
+ */
+const UPS_SUCCESS: Record<string, number> = {
+  "POST /dicomweb/workitems": 201,
+  "PUT /dicomweb/workitems/:workitem/state": 409,
+  "POST /dicomweb/workitems/:workitem/cancelrequest": 202,
+  "POST /dicomweb/workitems/:workitem/subscribers/:aetitle": 201,
+  "GET /dicomweb/subscribers/:aetitle": 426,
+};
 
 function patientScopeCovers(route: (typeof protectedRoutes)[number]): boolean {
   if (route.access.kind !== "scoped") return true;
@@ -103,12 +150,23 @@ function tokenFor(route: (typeof protectedRoutes)[number], token: TokenCase): st
   return token === "missingScope" && observation ? missingObservationScope : tokens.get(token);
 }
 
+/** The body a UPS-RS route takes. */
+function upsBody(method: string, path: string): string | undefined {
+  if (method === "PUT") return JSON.stringify({ [TAG.ProcedureStepState]: { vr: "CS", Value: ["CANCELED"] }, [TAG.TransactionUID]: { vr: "UI", Value: ["2.25.1"] } });
+  if (method !== "POST" || path.includes("/subscribers/")) return undefined;
+  if (path.endsWith("/cancelrequest")) return JSON.stringify({ [TAG.ReasonForCancellation]: { vr: "LT", Value: ["matrix"] } });
+  return JSON.stringify(path === "/dicomweb/workitems" ? workitem() : { [TAG.ProcedureStepLabel]: { vr: "LO", Value: ["updated"] } });
+}
+
 async function send(method: string, path: string, token: string | undefined) {
-  let req = method === "POST" ? t.api.post(path) : t.api.get(path);
+  let req = method === "POST" ? t.api.post(path) : method === "PUT" ? t.api.put(path) : method === "DELETE" ? t.api.delete(path) : t.api.get(path);
   // Replace the agent's default token with the case's (or none).
   req = req.set("Authorization", token ? `Bearer ${token}` : "");
   if (!token) req.unset("Authorization");
-  if (method === "POST" && path.startsWith("/fhir/")) {
+  if (path.startsWith("/dicomweb/workitems")) {
+    const body = upsBody(method, path);
+    if (body !== undefined) req = req.set("Content-Type", "application/dicom+json").send(body);
+  } else if (method === "POST" && path.startsWith("/fhir/")) {
     req = req.type("form").send({ _count: "1" });
   } else if (method === "POST") {
     const { body, contentType } = makeMultipartRelated([makeInstance({ studyInstanceUID: study, patientID: PATIENT })]);
@@ -141,7 +199,7 @@ describe("authorization matrix", () => {
     }
     if (res.status === 403) expect(res.headers["www-authenticate"]).toMatch(/error="insufficient_scope", scope="[a-z]+\/\w+\.[cruds]"/);
     if (pattern.startsWith("/fhir/") && res.status >= 400) expect(res.body.resourceType).toBe("OperationOutcome");
-    if (token === "otherPatient" && method === "POST" && pattern.startsWith("/dicomweb/")) expect(res.body["00081198"].Value[0]["00081197"].Value).toEqual([0x0124]);
+    if (token === "otherPatient" && method === "POST" && pattern.startsWith("/dicomweb/studies")) expect(res.body["00081198"].Value[0]["00081197"].Value).toEqual([0x0124]);
 
     expect(await auditCount()).toBe(before + 1);
     const [event] = (await t.services.audit.search({ count: 1, offset: 0 })).events;

@@ -438,6 +438,7 @@ describe("Subscriptions (§11.10-§11.12) and event reports over WebSocket (§8.
     await eventually(() => eventsFor(channel.events, before!).length === 2);
     expect(eventsFor(channel.events, after!)).toEqual([]);
     await t.api.post("/dicomweb/workitems/1.2.840.10008.5.1.4.34.5/subscribers/NOSUCHAE/suspend").expect(404);
+    await t.api.post(`/dicomweb/workitems/${before}/subscribers/SUSPENDWATCH/suspend`).expect(400);
     channel.socket.close();
     await t.api.delete("/dicomweb/workitems/1.2.840.10008.5.1.4.34.5/subscribers/SUSPENDWATCH").expect(200);
   });

@@ -26,7 +26,7 @@ export interface RegisteredClient {
 
 export const DEMO_CLIENT_ID = "trrg-cli";
 export const DEMO_CLIENT_SCOPE =
-  "system/ImagingStudy.cruds system/DiagnosticReport.rs system/Observation.rs system/AuditEvent.rs system/Task.rs";
+  "system/ImagingStudy.cruds system/DiagnosticReport.rs system/Observation.rs system/AuditEvent.rs system/Task.cruds";
 
 const scopeList = z
   .string()

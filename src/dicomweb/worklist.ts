@@ -280,6 +280,9 @@ export class Worklist {
   /** Suspend Global Subscription (§11.12): no new workitems for the AE; its existing subscriptions stay. */
   async suspend(aeTitle: string, target: string, requester: Requester): Promise<void> {
     const ae = checkAeTitle(aeTitle);
+    if (target !== GLOBAL_SUBSCRIPTION_UID && target !== FILTERED_GLOBAL_SUBSCRIPTION_UID) {
+      throw badRequest("only a worklist subscription (1.2.840.10008.5.1.4.34.5 or .5.1) can be suspended");
+    }
     await this.checkAeOwner(ae, requester);
     if (!(await this.store.suspend(ae, target))) throw new UpsError(404, "The subscription was not found.", `${ae} has no worklist subscription to suspend`);
   }

@@ -565,6 +565,253 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/dicomweb/workitems": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search for workitems (UPS-RS Search)
+         * @description PS3.18 §11.9 Search Transaction. Matching keys are any attributes of the
+         *     workitem by keyword or tag, including sequence paths such as
+         *     `ScheduledWorkitemCodeSequence.CodeValue=CXR-REPORT` (keys of one
+         *     sequence match within one item, PS3.4 C.2.2.2.6); single value, wildcard
+         *     (`*`, `?`), UID list and DA/TM/DT range matching (PS3.4 C.2.2.2). Results
+         *     are whole workitems in schedule order, never with their Transaction UID;
+         *     `limit` and `offset` page them (a Warning says when more are left).
+         *
+         *     **Authorization:** SMART scope `Task.s` in any context; a `patient/`
+         *     scope sees only workitems whose Patient ID is the token's `patient`.
+         */
+        get: operations["searchForWorkitems"];
+        put?: never;
+        /**
+         * Create a workitem (UPS-RS Create)
+         * @description PS3.18 §11.4 Create Workitem; PS3.4 CC.2.5 (N-CREATE). The Workitem UID
+         *     is the whole query string (`POST /workitems?1.2.3`, as PS3.18 writes it)
+         *     or `?workitem=`; without one, the dataset's SOP Instance UID
+         *     (0008,0018) is used, else the worklist assigns a `2.25` UID. The payload
+         *     is one DICOM JSON dataset (or an array of one). It must be SCHEDULED,
+         *     carry no Transaction UID, and hold the Type 1 attributes of Table
+         *     CC.2.5-3: Scheduled Procedure Step Priority, Procedure Step Label,
+         *     Scheduled Procedure Step Start DateTime, Input Readiness State. Missing
+         *     Type 2 attributes are added empty; SOP Class UID, Worklist Label (when
+         *     absent) and Scheduled Procedure Step Modification DateTime are set by
+         *     the worklist. Worklist subscribers are subscribed and sent a UPS State
+         *     Report.
+         *
+         *     **Authorization:** SMART scope `Task.c` in `system/` or `user/` context.
+         */
+        post: operations["createWorkitem"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/workitems/{workitem}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Workitem (UPS) UID. */
+                workitem: components["parameters"]["WorkitemUID"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Retrieve a workitem (UPS-RS Retrieve)
+         * @description PS3.18 §11.5: the workitem as an array of one DICOM JSON dataset,
+         *     without its Transaction UID (PS3.4 CC.2.7).
+         *
+         *     **Authorization:** SMART scope `Task.r` in any context (`patient/`:
+         *     only that patient's workitems; others are 404).
+         */
+        get: operations["retrieveWorkitem"];
+        put?: never;
+        /**
+         * Update a workitem (UPS-RS Update)
+         * @description PS3.18 §11.6; PS3.4 CC.2.6 (N-SET). A SCHEDULED workitem is updated
+         *     without a Transaction UID; an IN PROGRESS one only with the Transaction
+         *     UID it was claimed with, as the bare query string or
+         *     `?transaction-uid=`. Each attribute given replaces the stored one whole.
+         *     The state, SOP Class/Instance UIDs and Transaction UID cannot be
+         *     updated. A change of Procedure Step Progress Information Sequence sends
+         *     a UPS Progress Report, of Input Readiness State a UPS State Report.
+         *
+         *     **Authorization:** SMART scope `Task.u` in `system/` or `user/` context.
+         */
+        post: operations["updateWorkitem"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/workitems/{workitem}/state": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Workitem (UPS) UID. */
+                workitem: components["parameters"]["WorkitemUID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Change a workitem's state (UPS-RS Change State)
+         * @description PS3.18 §11.7; PS3.4 CC.2.1 and Table CC.1.1-2. The payload holds
+         *     Procedure Step State (0074,1000) and Transaction UID (0008,1195).
+         *     SCHEDULED → IN PROGRESS records the Transaction UID (the claim); IN
+         *     PROGRESS → COMPLETED (with the final state attributes: a Unified
+         *     Procedure Step Performed Procedure Sequence item with Performed Procedure
+         *     Step Start and End DateTime and an Output Information Sequence) or →
+         *     CANCELED needs that same UID. Missing or wrong Transaction UID: 400 with
+         *     the standard Warning; an illegal transition: 409; asking for the final
+         *     state it already has: 200 with a Warning.
+         *
+         *     **Authorization:** SMART scope `Task.u` in `system/` or `user/` context.
+         */
+        put: operations["changeWorkitemState"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/workitems/{workitem}/cancelrequest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Workitem (UPS) UID. */
+                workitem: components["parameters"]["WorkitemUID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Request cancellation (UPS-RS Request Cancellation)
+         * @description PS3.18 §11.8; PS3.4 CC.2.2. An optional payload gives Reason For
+         *     Cancellation, Procedure Step Discontinuation Reason Code Sequence,
+         *     Contact URI and Contact Display Name. A SCHEDULED workitem is canceled at
+         *     once (through IN PROGRESS); for an IN PROGRESS one the subscribers
+         *     (its performer among them) get a UPS Cancel Requested event, and this
+         *     service's own performer cancels it. COMPLETED: 409.
+         *
+         *     **Authorization:** SMART scope `Task.u` in `system/` or `user/` context.
+         */
+        post: operations["requestWorkitemCancellation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/workitems/{workitem}/subscribers/{aetitle}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A Workitem UID, or 1.2.840.10008.5.1.4.34.5 (worklist) or 1.2.840.10008.5.1.4.34.5.1 (filtered worklist). */
+                workitem: components["parameters"]["WorkitemOrWorklistUID"];
+                /** @description The subscriber's Application Entity title (PS3.5 AE, 1 to 16 characters). */
+                aetitle: components["parameters"]["AETitle"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Subscribe to a workitem or the worklist (UPS-RS Subscribe)
+         * @description PS3.18 §11.10; PS3.4 CC.2.3. The target is a workitem, the worklist
+         *     (1.2.840.10008.5.1.4.34.5) or the filtered worklist
+         *     (1.2.840.10008.5.1.4.34.5.1, with `filter`). The subscriber is sent a
+         *     UPS State Report of each workitem it is subscribed to, now and on every
+         *     change, over its WebSocket channel (`/dicomweb/subscribers/{aetitle}`).
+         *     An AE title's subscriptions belong to the OAuth client that made them:
+         *     another client gets 403.
+         *
+         *     **Authorization:** SMART scope `Task.s` in `system/` or `user/` context.
+         */
+        post: operations["subscribe"];
+        /**
+         * Unsubscribe (UPS-RS Unsubscribe)
+         * @description PS3.18 §11.11. Unsubscribing from the worklist ends every subscription of
+         *     the AE title. **Authorization:** SMART scope `Task.s` in `system/` or
+         *     `user/` context.
+         */
+        delete: operations["unsubscribe"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/workitems/{workitem}/subscribers/{aetitle}/suspend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A Workitem UID, or 1.2.840.10008.5.1.4.34.5 (worklist) or 1.2.840.10008.5.1.4.34.5.1 (filtered worklist). */
+                workitem: components["parameters"]["WorkitemOrWorklistUID"];
+                /** @description The subscriber's Application Entity title (PS3.5 AE, 1 to 16 characters). */
+                aetitle: components["parameters"]["AETitle"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Suspend a worklist subscription (UPS-RS Suspend Subscription)
+         * @description PS3.18 §11.12: new workitems are no longer subscribed to; existing
+         *     subscriptions stay. Only for the worklist UIDs. **Authorization:** SMART
+         *     scope `Task.s` in `system/` or `user/` context.
+         */
+        post: operations["suspendSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dicomweb/subscribers/{aetitle}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The subscriber's Application Entity title (PS3.5 AE, 1 to 16 characters). */
+                aetitle: components["parameters"]["AETitle"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Open the WebSocket notification channel (PS3.18 §8.10.4)
+         * @description A WebSocket (RFC 6455) upgrade of this GET, with the bearer token in the
+         *     `Authorization` header. Each event report is one text frame: a DICOM
+         *     JSON dataset with the N-EVENT-REPORT command attributes (Affected SOP
+         *     Class UID 1.2.840.10008.5.1.4.34.6.4, Command Field 0x0100, Message ID,
+         *     Affected SOP Instance UID = the workitem, Event Type ID 1–5) and the
+         *     event's attributes (PS3.4 Table CC.2.4-1). Reports for a closed channel
+         *     wait (up to 1000 per AE title) and are sent when it reopens; a new
+         *     connection for an AE title replaces the old one. Without an upgrade: 426.
+         *
+         *     **Authorization:** SMART scope `Task.s` in `system/` or `user/` context,
+         *     and the AE title's subscriptions must be the client's own (else 403).
+         */
+        get: operations["openNotificationChannel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/fhir/AuditEvent": {
         parameters: {
             query?: never;
@@ -1521,6 +1768,16 @@ export interface components {
                 "application/dicom+json": components["schemas"]["ErrorDataset"];
             };
         };
+        /** @description The request is inconsistent with the workitem's state (PS3.18 Tables 11.6.3-2, 11.7.3-2, 11.8.3-2): the first Warning is the standard's text, a second says exactly what was wrong. */
+        UpsConflict: {
+            headers: {
+                Warning: components["headers"]["Warning"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/dicom+json": components["schemas"]["ErrorDataset"];
+            };
+        };
         /** @description None of the media types in the `Accept` header can be produced for this resource (PS3.18 §8.7). */
         NotAcceptable: {
             headers: {
@@ -1735,6 +1992,12 @@ export interface components {
         };
     };
     parameters: {
+        /** @description The Workitem (UPS) UID. */
+        WorkitemUID: components["schemas"]["Uid"];
+        /** @description A Workitem UID, or 1.2.840.10008.5.1.4.34.5 (worklist) or 1.2.840.10008.5.1.4.34.5.1 (filtered worklist). */
+        WorkitemOrWorklistUID: components["schemas"]["Uid"];
+        /** @description The subscriber's Application Entity title (PS3.5 AE, 1 to 16 characters). */
+        AETitle: string;
         /** @description Study Instance UID (0020,000D). */
         StudyInstanceUID: components["schemas"]["Uid"];
         /** @description Series Instance UID (0020,000E). */
@@ -2407,6 +2670,287 @@ export interface operations {
             406: components["responses"]["NotAcceptable"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    searchForWorkitems: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of results to return (PS3.18 §8.3.4.4). The gateway caps it at its own maximum; when more results exist than were returned, the response carries a `Warning` header. */
+                limit?: components["parameters"]["limit"];
+                /** @description Number of results to skip before the first returned one (PS3.18 §8.3.4.4). */
+                offset?: components["parameters"]["offset"];
+                /** @description Fuzzy matching of person names (PS3.18 §8.3.4.2). Accepted but not supported: with `true`, only literal matching is performed and the response carries `Warning: 299 trrg-gateway "The fuzzymatching parameter is not supported. Only literal matching has been performed."`. */
+                fuzzymatching?: components["parameters"]["fuzzymatching"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["SearchResults"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            406: components["responses"]["NotAcceptable"];
+        };
+    };
+    createWorkitem: {
+        parameters: {
+            query?: {
+                /** @description The Workitem UID (also accepted as the bare query string). */
+                workitem?: components["schemas"]["Uid"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/dicom+json": components["schemas"]["DicomJsonDataset"];
+            };
+        };
+        responses: {
+            /** @description Created; `Location` and `Content-Location` give the workitem's URL. */
+            201: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["UpsConflict"];
+            415: components["responses"]["UnsupportedMediaType"];
+        };
+    };
+    retrieveWorkitem: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Workitem (UPS) UID. */
+                workitem: components["parameters"]["WorkitemUID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["SearchResults"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            406: components["responses"]["NotAcceptable"];
+        };
+    };
+    updateWorkitem: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Workitem (UPS) UID. */
+                workitem: components["parameters"]["WorkitemUID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/dicom+json": components["schemas"]["DicomJsonDataset"];
+            };
+        };
+        responses: {
+            /** @description Updated. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["UpsConflict"];
+            415: components["responses"]["UnsupportedMediaType"];
+        };
+    };
+    changeWorkitemState: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Workitem (UPS) UID. */
+                workitem: components["parameters"]["WorkitemUID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/dicom+json": components["schemas"]["DicomJsonDataset"];
+            };
+        };
+        responses: {
+            /** @description Changed (or already in the requested final state, with a Warning). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["UpsConflict"];
+        };
+    };
+    requestWorkitemCancellation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Workitem (UPS) UID. */
+                workitem: components["parameters"]["WorkitemUID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/dicom+json": components["schemas"]["DicomJsonDataset"];
+            };
+        };
+        responses: {
+            /** @description Accepted (already CANCELED is answered 202 with a Warning). */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["UpsConflict"];
+        };
+    };
+    subscribe: {
+        parameters: {
+            query?: {
+                deletionlock?: boolean;
+                /** @description Comma-separated `attribute=value` matching keys (filtered worklist only). */
+                filter?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A Workitem UID, or 1.2.840.10008.5.1.4.34.5 (worklist) or 1.2.840.10008.5.1.4.34.5.1 (filtered worklist). */
+                workitem: components["parameters"]["WorkitemOrWorklistUID"];
+                /** @description The subscriber's Application Entity title (PS3.5 AE, 1 to 16 characters). */
+                aetitle: components["parameters"]["AETitle"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Subscribed. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    unsubscribe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A Workitem UID, or 1.2.840.10008.5.1.4.34.5 (worklist) or 1.2.840.10008.5.1.4.34.5.1 (filtered worklist). */
+                workitem: components["parameters"]["WorkitemOrWorklistUID"];
+                /** @description The subscriber's Application Entity title (PS3.5 AE, 1 to 16 characters). */
+                aetitle: components["parameters"]["AETitle"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Unsubscribed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    suspendSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A Workitem UID, or 1.2.840.10008.5.1.4.34.5 (worklist) or 1.2.840.10008.5.1.4.34.5.1 (filtered worklist). */
+                workitem: components["parameters"]["WorkitemOrWorklistUID"];
+                /** @description The subscriber's Application Entity title (PS3.5 AE, 1 to 16 characters). */
+                aetitle: components["parameters"]["AETitle"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Suspended. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    openNotificationChannel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The subscriber's Application Entity title (PS3.5 AE, 1 to 16 characters). */
+                aetitle: components["parameters"]["AETitle"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols; event reports follow. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description Not a WebSocket upgrade request. */
+            426: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     searchAuditEvents: {
