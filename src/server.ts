@@ -47,13 +47,14 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const delivery = startDeliveryWorker(services);
   // UPS-RS event channels are WebSocket upgrades of requests to this same port (PS3.18 §8.10.4).
   server.on("upgrade", (req, socket, head) => upgradeThroughApp(app, req, socket, head));
-  const performer = handler && config.ups.performer ? startPerformer(services) : undefined;
   // STOW-RS uploads of large studies take long; the defaults would cut them off.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.http.port;
   const url = `http://${config.http.host.includes(":") ? `[${config.http.host}]` : config.http.host}:${port}`;
+  // The workitems' outputs name our URLs: the public one, else the port we got (TRRG_PORT=0 picks one).
+  const performer = handler && config.ups.performer ? startPerformer(services, config.http.publicUrl ? configuredDicomwebBaseUrl(config) : `${url}/dicomweb`) : undefined;
   const stop = async () => {
     services.upsChannels.broadcast(scpStatusReport("GOING DOWN"));
     // Workitems in progress stay IN PROGRESS under this AE title and are resumed at the next start.
@@ -73,9 +74,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
 }
 
 /** This service as a UPS performer: it claims the workitems that ask for a chest X-ray report. */
-function startPerformer(services: Services): UpsPerformer {
+function startPerformer(services: Services, dicomwebBaseUrl: string): UpsPerformer {
   const { config } = services;
-  const dicomwebBaseUrl = configuredDicomwebBaseUrl(config);
   const performer = new UpsPerformer(
     {
       worklist: services.worklist,

@@ -6,6 +6,7 @@
 //
 // The performer keeps no state of its own: each poll looks at the workitems it holds (IN PROGRESS, performer = its
 // AE title) and moves each one step on from what the store says, so a restart resumes where the last run stopped.
+// Each step runs in the background; a cancellation request aborts the step in flight.
 import type { DicomJsonDataset, DicomJsonElement } from "../dicom/dicomJson.js";
 import { stringValue } from "../dicom/dicomJson.js";
 import { isValidUid } from "../dicom/uid.js";
@@ -18,7 +19,7 @@ import type { Database } from "../store/database.js";
 import { RetrieveError, type DicomwebPeers } from "./dicomwebClient.js";
 import { studyURL } from "./urls.js";
 import type { WorkitemRecord } from "./upsStore.js";
-import { TAG, UpsError, dicomDateTime } from "./upsWorkitem.js";
+import { TAG, UpsError, dicomDateTime, withProgress } from "./upsWorkitem.js";
 import type { Worklist } from "./worklist.js";
 
 /** A coded entry of Scheduled Workitem Code Sequence (0040,4018). */
@@ -95,11 +96,30 @@ export function asksForReport(dataset: DicomJsonDataset, codes: readonly Workite
   );
 }
 
+/** Reason For Cancellation of a workitem whose cancellation was requested: the requester's own, when it gave one. */
+function requestedCancellation(dataset: DicomJsonDataset): CancelWorkitem {
+  const progress = items(dataset[TAG.ProcedureStepProgressInformationSequence])[0];
+  return new CancelWorkitem((progress && stringValue(progress, TAG.ReasonForCancellation)) || "cancellation was requested");
+}
+
+/** An update of the first Procedure Step Progress Information item, merged into the item as it is then. */
+function progressChange(details: DicomJsonDataset) {
+  return (current: DicomJsonDataset): DicomJsonDataset => ({
+    [TAG.ProcedureStepProgressInformationSequence]: withProgress(current, details)[TAG.ProcedureStepProgressInformationSequence]!,
+  });
+}
+
+/** One workitem's step in flight, and what aborts it (a cancellation request, or the service stopping). */
+interface ActiveStep {
+  controller: AbortController;
+  done: Promise<void>;
+}
+
 export class UpsPerformer {
   private readonly pause = new PollPause();
-  private readonly active = new Set<string>();
-  private readonly lastProgress = new Map<string, number>();
-  private readonly controller = new AbortController();
+  private readonly active = new Map<string, ActiveStep>();
+  /** The last progress reported per workitem ("percent description"), so that each change is reported once. */
+  private readonly lastProgress = new Map<string, string>();
   private loop: Promise<void> | undefined;
   private stopping = false;
 
@@ -117,12 +137,13 @@ export class UpsPerformer {
     this.pause.end();
   }
 
-  /** Stops polling and aborts retrieves in flight; the workitems stay IN PROGRESS and are resumed at the next start. */
+  /** Stops polling and aborts the steps in flight; the workitems stay IN PROGRESS and are resumed at the next start. */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.controller.abort(new Error("the service is stopping"));
     this.pause.end();
     await this.loop;
+    for (const step of this.active.values()) step.controller.abort(new Error("the service is stopping"));
+    await Promise.allSettled([...this.active.values()].map((step) => step.done));
   }
 
   private async runLoop(): Promise<void> {
@@ -137,11 +158,18 @@ export class UpsPerformer {
     }
   }
 
-  /** One pass: move on every workitem held, then claim new ones while there is room. */
+  /**
+   * One pass: a step for every workitem held, then claims while there is room. Steps run in the background, so that
+   * a slow retrieve holds up neither the other workitems nor a cancellation request.
+   */
   async poll(): Promise<void> {
     const { worklist } = this.services;
     const held = await worklist.store.list({ states: ["IN PROGRESS"], performer: this.settings.aeTitle });
-    await Promise.all(held.map((record) => this.advanceOnce(record)));
+    for (const record of held) {
+      // A step in flight (a retrieve that may take minutes) is stopped; the workitem is canceled when it ends.
+      if (record.cancelRequestedAt !== null) this.active.get(record.uid)?.controller.abort(requestedCancellation(record.dataset));
+      this.launch(record);
+    }
     const room = this.settings.concurrency - held.length;
     if (room <= 0) return;
     const due = await worklist.store.list({ states: ["SCHEDULED"], dueBy: new Date().toISOString() });
@@ -153,35 +181,44 @@ export class UpsPerformer {
       if (!claim) continue;
       claimed++;
       this.services.logger.info({ workitems: 1 }, "UPS workitem claimed");
-      await this.advanceOnce(await this.started(claim));
+      this.launch(await this.started(claim));
     }
   }
 
-  /** One step for one workitem, never two at once for the same one. */
-  private async advanceOnce(record: WorkitemRecord): Promise<void> {
-    if (this.active.has(record.uid)) return;
-    this.active.add(record.uid);
+  /** Starts one step for the workitem, unless one is in flight: never two at once for the same workitem. */
+  private launch(record: WorkitemRecord): void {
+    if (this.active.has(record.uid) || this.stopping) return;
+    const controller = new AbortController();
+    const done = this.step(record, controller.signal).finally(() => this.active.delete(record.uid));
+    this.active.set(record.uid, { controller, done });
+  }
+
+  private async step(record: WorkitemRecord, signal: AbortSignal): Promise<void> {
     try {
-      await this.advance(record);
+      await this.advance(record, signal);
     } catch (error) {
-      if (error instanceof CancelWorkitem) await this.cancel(record, error.message);
-      else if (this.stopping) return;
-      else this.services.logger.warn({ error: error instanceof Error ? error.name : typeof error }, "UPS workitem step failed; it is tried again at the next poll");
-    } finally {
-      this.active.delete(record.uid);
+      // An abort surfaces as the client's own error (or an AbortError); the reason is the signal's.
+      const reason: unknown = signal.aborted ? signal.reason : error;
+      if (reason instanceof CancelWorkitem) await this.cancel(record, reason.message).catch((e: unknown) => this.stepFailed(e));
+      else if (!this.stopping) this.stepFailed(reason);
     }
   }
 
-  private async advance(record: WorkitemRecord): Promise<void> {
-    if (record.cancelRequestedAt !== null) throw new CancelWorkitem("cancellation was requested");
+  private stepFailed(error: unknown): void {
+    this.services.logger.warn({ error: error instanceof Error ? error.name : typeof error }, "UPS workitem step failed; it is tried again at the next poll");
+  }
+
+  private async advance(record: WorkitemRecord, signal: AbortSignal): Promise<void> {
+    if (record.cancelRequestedAt !== null) throw requestedCancellation(record.dataset);
     const studies = inputStudies(record.dataset);
     const model = await this.services.model();
     const jobs: Job[] = [];
     for (const [index, study] of studies.entries()) {
       if (!(await this.holds(study))) {
         await this.progress(record, 5 + (index * 30) / studies.length, "retrieving the input study by WADO-RS");
-        await this.retrieve(study);
+        await this.retrieve(study, signal);
       }
+      signal.throwIfAborted();
       jobs.push(await this.services.studyTrigger.studyRequested(study.studyInstanceUID, "ups"));
     }
     const failed = jobs.find((job) => job.state === "failed");
@@ -192,6 +229,7 @@ export class UpsPerformer {
       await this.progress(record, 40 + (50 * done) / jobs.length, running ? "generating the report" : "report generation queued");
       return;
     }
+    signal.throwIfAborted();
     await this.complete(record, studies, model);
   }
 
@@ -209,13 +247,12 @@ export class UpsPerformer {
     return study.sopInstanceUIDs.every((uid) => present.has(uid));
   }
 
-  private async retrieve(study: InputStudy): Promise<void> {
+  private async retrieve(study: InputStudy, signal: AbortSignal): Promise<void> {
     const { peers } = this.services;
     if (!peers) throw new CancelWorkitem("the input study is not held here and no DICOMweb peer is configured (TRRG_DICOMWEB_PEERS_FILE)");
     try {
-      const options = { signal: this.controller.signal };
-      if (study.retrieveUrl) await peers.retrieveUrl(study.retrieveUrl, options);
-      else await peers.retrieveStudy(study.studyInstanceUID, options);
+      if (study.retrieveUrl) await peers.retrieveUrl(study.retrieveUrl, { signal });
+      else await peers.retrieveStudy(study.studyInstanceUID, { signal });
     } catch (error) {
       // A peer that is down or busy is tried again at the next poll; any other failure ends the workitem.
       if (error instanceof RetrieveError && !error.retryable) throw new CancelWorkitem(`the input study could not be retrieved: ${error.message}`);
@@ -227,32 +264,31 @@ export class UpsPerformer {
   /** A UPS Progress Report when the progress moved on (PS3.4 CC.2.4, event type 3). */
   private async progress(record: WorkitemRecord, percent: number, description: string): Promise<void> {
     const rounded = Math.round(percent);
-    if (this.lastProgress.get(record.uid) === rounded) return;
-    this.lastProgress.set(record.uid, rounded);
-    const current = (items(record.dataset[TAG.ProcedureStepProgressInformationSequence])[0] ?? {}) as DicomJsonDataset;
-    const progress = sq({ ...current, [TAG.ProcedureStepProgress]: one("DS", String(rounded)), [TAG.ProcedureStepProgressDescription]: one("ST", description) });
-    await this.services.worklist.update(record.uid, { [TAG.ProcedureStepProgressInformationSequence]: progress }, record.transactionUid ?? undefined);
+    if (this.lastProgress.get(record.uid) === `${rounded} ${description}`) return;
+    this.lastProgress.set(record.uid, `${rounded} ${description}`);
+    const details = { [TAG.ProcedureStepProgress]: one("DS", String(rounded)), [TAG.ProcedureStepProgressDescription]: one("ST", description) };
+    await this.services.worklist.update(record.uid, progressChange(details), record.transactionUid ?? undefined);
   }
 
   /** Final state (PS3.4 CC.2.5.1.3.1): the performed procedure and its outputs, then COMPLETED. */
   private async complete(record: WorkitemRecord, studies: InputStudy[], model: ModelIdentity): Promise<void> {
     const { worklist } = this.services;
-    const started = (items(record.dataset[TAG.UnifiedProcedureStepPerformedProcedureSequence])[0] ?? {}) as DicomJsonDataset;
-    const performed: DicomJsonDataset = {
-      [TAG.PerformedProcedureStepStartDateTime]: started[TAG.PerformedProcedureStepStartDateTime] ?? one("DT", dicomDateTime(new Date(record.updatedAt))),
-      [TAG.PerformedProcedureStepEndDateTime]: one("DT", dicomDateTime(new Date())),
-      [TAG.PerformedWorkitemCodeSequence]: record.dataset[TAG.ScheduledWorkitemCodeSequence] ?? { vr: "SQ" },
-      [TAG.PerformedStationNameCodeSequence]: { vr: "SQ" },
-      [TAG.ActualHumanPerformersSequence]: { vr: "SQ" },
-      [TAG.OutputInformationSequence]: sq(...(await this.outputs(studies, model))),
+    const outputs = await this.outputs(studies, model);
+    const final = (current: DicomJsonDataset): DicomJsonDataset => {
+      const started = (items(current[TAG.UnifiedProcedureStepPerformedProcedureSequence])[0] ?? {}) as DicomJsonDataset;
+      const performed: DicomJsonDataset = {
+        [TAG.PerformedProcedureStepStartDateTime]: started[TAG.PerformedProcedureStepStartDateTime] ?? one("DT", dicomDateTime(new Date(record.updatedAt))),
+        [TAG.PerformedProcedureStepEndDateTime]: one("DT", dicomDateTime(new Date())),
+        [TAG.PerformedWorkitemCodeSequence]: current[TAG.ScheduledWorkitemCodeSequence] ?? { vr: "SQ" },
+        [TAG.PerformedStationNameCodeSequence]: { vr: "SQ" },
+        [TAG.ActualHumanPerformersSequence]: { vr: "SQ" },
+        [TAG.OutputInformationSequence]: sq(...outputs),
+      };
+      const progress = progressChange({ [TAG.ProcedureStepProgress]: one("DS", "100"), [TAG.ProcedureStepProgressDescription]: one("ST", "preliminary report generated") });
+      return { [TAG.UnifiedProcedureStepPerformedProcedureSequence]: sq(performed), ...progress(current) };
     };
-    const progress = sq({
-      ...((items(record.dataset[TAG.ProcedureStepProgressInformationSequence])[0] ?? {}) as DicomJsonDataset),
-      [TAG.ProcedureStepProgress]: one("DS", "100"),
-      [TAG.ProcedureStepProgressDescription]: one("ST", "preliminary report generated"),
-    });
     const transactionUid = record.transactionUid ?? undefined;
-    await worklist.update(record.uid, { [TAG.UnifiedProcedureStepPerformedProcedureSequence]: sq(performed), [TAG.ProcedureStepProgressInformationSequence]: progress }, transactionUid);
+    await worklist.update(record.uid, final, transactionUid);
     await worklist.changeState(record.uid, "COMPLETED", transactionUid);
     this.lastProgress.delete(record.uid);
     this.services.logger.info({ workitems: 1 }, "UPS workitem completed");
@@ -298,9 +334,7 @@ export class UpsPerformer {
     const { worklist, logger } = this.services;
     const transactionUid = record.transactionUid ?? undefined;
     try {
-      const current = (items(record.dataset[TAG.ProcedureStepProgressInformationSequence])[0] ?? {}) as DicomJsonDataset;
-      const progress = sq({ ...current, [TAG.ReasonForCancellation]: one("LT", reason.slice(0, 10240)) });
-      await worklist.update(record.uid, { [TAG.ProcedureStepProgressInformationSequence]: progress }, transactionUid);
+      await worklist.update(record.uid, progressChange({ [TAG.ReasonForCancellation]: one("LT", reason.slice(0, 10240)) }), transactionUid);
       await worklist.changeState(record.uid, "CANCELED", transactionUid);
       this.lastProgress.delete(record.uid);
       logger.info({ workitems: 1 }, "UPS workitem canceled; the reason is in the workitem");

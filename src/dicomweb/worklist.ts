@@ -36,6 +36,9 @@ export interface WorklistSettings {
   maxResults: number;
 }
 
+/** The attributes an update sets, or how to compute them from the workitem's current dataset. */
+export type WorkitemChanges = DicomJsonDataset | ((current: DicomJsonDataset) => DicomJsonDataset);
+
 export interface SearchOutcome {
   matches: DicomJsonDataset[];
   warnings: string[];
@@ -162,16 +165,22 @@ export class Worklist {
 
   // -------------------------------------------------------------------------------------------- Update (§11.6)
 
-  async update(uid: string, changes: DicomJsonDataset, transactionUid: string | undefined): Promise<WorkitemRecord> {
+  /**
+   * `changes` may be computed from the workitem as it is when the update is applied, so that a merge into one of
+   * its items (the performer's progress, say) keeps what a concurrent request put there.
+   */
+  async update(uid: string, changes: WorkitemChanges, transactionUid: string | undefined): Promise<WorkitemRecord> {
+    let applied: DicomJsonDataset = {};
     const { before, after } = await this.change(uid, (current) => {
-      const dataset = updateWorkitem(current, changes, transactionUid, this.clock());
+      applied = typeof changes === "function" ? changes(current.dataset) : changes;
+      const dataset = updateWorkitem(current, applied, transactionUid, this.clock());
       return {
         dataset,
         patientId: stringValue(dataset, TAG.PatientID) ?? null,
         scheduledStart: instantOfDateTime(stringValue(dataset, TAG.ScheduledProcedureStepStartDateTime)) ?? null,
       };
     });
-    if (changes[TAG.ProcedureStepProgressInformationSequence]) await this.notify(progressReport(uid, after.dataset));
+    if (applied[TAG.ProcedureStepProgressInformationSequence]) await this.notify(progressReport(uid, after.dataset));
     if (stringValue(before.dataset, TAG.InputReadinessState) !== stringValue(after.dataset, TAG.InputReadinessState)) {
       await this.notify(stateReport(uid, after.dataset, after.state));
     }
