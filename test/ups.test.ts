@@ -9,12 +9,12 @@ import { upgradeThroughApp } from "../src/dicomweb/upsChannel.js";
 import { TAG } from "../src/dicomweb/upsWorkitem.js";
 import { startTestApp, TEST_CLIENTS, type TestApp } from "./support/testApp.js";
 import { until } from "./support/until.js";
+import { inputStudy, openEventChannel, scheduledWorkitem, type EventChannel } from "./support/workitems.js";
 
 /** Waits until the condition holds. */
 const eventually = (condition: () => boolean) => until(async () => condition() || undefined);
 
 const DICOM_JSON = "application/dicom+json";
-const CODE = { "00080100": { vr: "SH", Value: ["CXR-REPORT"] }, "00080102": { vr: "SH", Value: ["99TRRG"] }, "00080104": { vr: "LO", Value: ["Chest X-ray report"] } };
 
 let t: TestApp;
 let server: Server;
@@ -24,18 +24,13 @@ let uidCounter = 0;
 const nextUid = () => `2.25.${Date.now()}${(uidCounter++).toString().padStart(4, "0")}`;
 
 function workitem(overrides: DicomJsonDataset = {}): DicomJsonDataset {
-  return {
-    [TAG.ProcedureStepState]: { vr: "CS", Value: ["SCHEDULED"] },
-    [TAG.ScheduledProcedureStepPriority]: { vr: "CS", Value: ["MEDIUM"] },
-    [TAG.ProcedureStepLabel]: { vr: "LO", Value: ["Chest X-ray preliminary report"] },
+  return scheduledWorkitem({
     [TAG.ScheduledProcedureStepStartDateTime]: { vr: "DT", Value: ["20261202080000"] },
-    [TAG.InputReadinessState]: { vr: "CS", Value: ["READY"] },
     [TAG.PatientName]: { vr: "PN", Value: [{ Alphabetic: "Doe^Jane" }] },
     [TAG.PatientID]: { vr: "LO", Value: ["PAT-UPS-1"] },
-    [TAG.ScheduledWorkitemCodeSequence]: { vr: "SQ", Value: [CODE] },
-    [TAG.InputInformationSequence]: { vr: "SQ", Value: [{ [TAG.StudyInstanceUID]: { vr: "UI", Value: ["2.25.1234"] } }] },
+    [TAG.InputInformationSequence]: { vr: "SQ", Value: [inputStudy("2.25.1234")] },
     ...overrides,
-  };
+  });
 }
 
 /** Creates a workitem with the given UID, a new one by default, or none (null: the worklist assigns it). */
@@ -71,15 +66,8 @@ const FINAL: DicomJsonDataset = {
 };
 
 /** A WebSocket subscriber channel that records every event report it receives. */
-async function openChannel(aeTitle: string, token?: string): Promise<{ socket: WebSocket; events: DicomJsonDataset[] }> {
-  const socket = new WebSocket(`${wsBase}/dicomweb/subscribers/${aeTitle}`, { headers: { Authorization: `Bearer ${token ?? (await t.token())}` } });
-  const events: DicomJsonDataset[] = [];
-  socket.on("message", (data) => events.push(JSON.parse(String(data)) as DicomJsonDataset));
-  await new Promise<void>((resolve, reject) => {
-    socket.once("open", () => resolve());
-    socket.once("error", reject);
-  });
-  return { socket, events };
+async function openChannel(aeTitle: string, token?: string): Promise<EventChannel> {
+  return openEventChannel(wsBase, aeTitle, token ?? (await t.token()));
 }
 
 /** Why a WebSocket upgrade was refused: the HTTP status. */

@@ -24,6 +24,7 @@ import { makeMultipartRelated } from "./fixtures/dicomFactory.js";
 import { startFaultProxy, type FaultProxy } from "./support/faultProxy.js";
 import { SHARED_KEYS_FILE, startTestApp, storeInstances, TEST_CLIENTS, type TestApp } from "./support/testApp.js";
 import { until } from "./support/until.js";
+import { CXR_REPORT, inputStudy, openEventChannel, scheduledWorkitem, type EventChannel } from "./support/workitems.js";
 
 const DICOM_JSON = "application/dicom+json";
 const RENDER = { rows: 512, columns: 512, pixelSpacingMm: 0.7 };
@@ -33,7 +34,6 @@ const POLL_MS = 100;
 /** The peer's limits: a hung request is given up after PEER_TIMEOUT_MS, a failing one tried PEER_RETRIES more times. */
 const PEER_TIMEOUT_MS = 20_000;
 const PEER_RETRIES = 2;
-const CXR_REPORT = { [TAG.CodeValue]: { vr: "SH", Value: ["CXR-REPORT"] }, [TAG.CodingSchemeDesignator]: { vr: "SH", Value: ["99TRRG"] }, [TAG.CodeMeaning]: { vr: "LO", Value: ["Chest X-ray report"] } };
 const EVENT = { type: "00001002", workitem: "00001000" };
 const EVENT_TYPE = { stateReport: 1, cancelRequested: 2, progressReport: 3 };
 
@@ -65,29 +65,12 @@ async function onPacs(study: PhantomStudy, images: PhantomImage[] = study.images
   expect((await storeInstances(pacs, images.map((image) => image.part10))).status).toBe(200);
 }
 
-/** An Input Information Sequence item (Referenced Instances and Access Macro) naming a study. */
-function input(studyInstanceUID: string, retrieveUrl?: string): DicomJsonDataset {
-  return {
-    [TAG.TypeOfInstances]: { vr: "CS", Value: ["DICOM"] },
-    [TAG.StudyInstanceUID]: { vr: "UI", Value: [studyInstanceUID] },
-    ...(retrieveUrl ? { [TAG.WADORSRetrievalSequence]: { vr: "SQ", Value: [{ [TAG.RetrieveURL]: { vr: "UR", Value: [retrieveUrl] } }] } } : {}),
-  };
-}
+const input = inputStudy;
 
 const pacsStudyUrl = (studyInstanceUID: string) => `${proxy.origin}/dicomweb/studies/${studyInstanceUID}`;
 
 function workitem(inputItem: DicomJsonDataset, overrides: DicomJsonDataset = {}): DicomJsonDataset {
-  return {
-    [TAG.ProcedureStepState]: { vr: "CS", Value: ["SCHEDULED"] },
-    [TAG.ScheduledProcedureStepPriority]: { vr: "CS", Value: ["MEDIUM"] },
-    [TAG.ProcedureStepLabel]: { vr: "LO", Value: ["Chest X-ray preliminary report"] },
-    [TAG.ScheduledProcedureStepStartDateTime]: { vr: "DT", Value: ["20260101080000"] },
-    [TAG.InputReadinessState]: { vr: "CS", Value: ["READY"] },
-    [TAG.PatientID]: { vr: "LO", Value: ["PAT-PERFORMER"] },
-    [TAG.ScheduledWorkitemCodeSequence]: { vr: "SQ", Value: [CXR_REPORT] },
-    [TAG.InputInformationSequence]: { vr: "SQ", Value: [inputItem] },
-    ...overrides,
-  };
+  return scheduledWorkitem({ [TAG.PatientID]: { vr: "LO", Value: ["PAT-PERFORMER"] }, [TAG.InputInformationSequence]: { vr: "SQ", Value: [inputItem] }, ...overrides });
 }
 
 /** Creates the workitem over UPS-RS; returns its UID. */
@@ -138,15 +121,8 @@ async function expectStoredAsSent(study: PhantomStudy, images: PhantomImage[] = 
   for (const { row, bytes } of stored) expect(bytes.equals(images.find((image) => image.sopInstanceUID === row.sop_instance_uid)!.part10)).toBe(true);
 }
 
-async function openChannel(): Promise<{ socket: WebSocket; events: DicomJsonDataset[] }> {
-  const socket = new WebSocket(`${server.url.replace(/^http/, "ws")}/dicomweb/subscribers/${SUBSCRIBER}`, { headers: { Authorization: `Bearer ${token}` } });
-  const events: DicomJsonDataset[] = [];
-  socket.on("message", (data) => events.push(JSON.parse(String(data)) as DicomJsonDataset));
-  await new Promise<void>((resolve, reject) => {
-    socket.once("open", () => resolve());
-    socket.once("error", reject);
-  });
-  return { socket, events };
+function openChannel(): Promise<EventChannel> {
+  return openEventChannel(server.url.replace(/^http/, "ws"), SUBSCRIBER, token);
 }
 
 /** Our service as `serve` starts it, on the data folder of the file (a restart reopens it). */

@@ -19,13 +19,13 @@ import { startServer, type RunningServer } from "../../src/server.js";
 import { ensureOrthanc, startOrthanc, uploadToOrthanc, type RunningOrthanc } from "../support/orthanc.js";
 import { SHARED_KEYS_FILE, TEST_CLIENTS } from "../support/testApp.js";
 import { until } from "../support/until.js";
+import { inputStudy, scheduledWorkitem } from "../support/workitems.js";
 
 const FIRST_SEED = 2_001_301;
 const RENDER = { rows: 512, columns: 512, pixelSpacingMm: 0.7 };
 /** The first run installs Orthanc from Debian. */
 const SETUP_TIMEOUT_MS = 600_000;
 const DICOM_JSON = "application/dicom+json";
-const CXR_REPORT = { [TAG.CodeValue]: { vr: "SH", Value: ["CXR-REPORT"] }, [TAG.CodingSchemeDesignator]: { vr: "SH", Value: ["99TRRG"] } };
 
 let dir: string;
 let orthanc: RunningOrthanc;
@@ -81,20 +81,7 @@ async function uploadStudy(study: PhantomStudy): Promise<string[]> {
 }
 
 function workitem(studyInstanceUID: string, retrieveUrl?: string): DicomJsonDataset {
-  const input: DicomJsonDataset = {
-    [TAG.TypeOfInstances]: { vr: "CS", Value: ["DICOM"] },
-    [TAG.StudyInstanceUID]: { vr: "UI", Value: [studyInstanceUID] },
-    ...(retrieveUrl ? { [TAG.WADORSRetrievalSequence]: { vr: "SQ", Value: [{ [TAG.RetrieveURL]: { vr: "UR", Value: [retrieveUrl] } }] } } : {}),
-  };
-  return {
-    [TAG.ProcedureStepState]: { vr: "CS", Value: ["SCHEDULED"] },
-    [TAG.ScheduledProcedureStepPriority]: { vr: "CS", Value: ["HIGH"] },
-    [TAG.ProcedureStepLabel]: { vr: "LO", Value: ["Chest X-ray preliminary report"] },
-    [TAG.ScheduledProcedureStepStartDateTime]: { vr: "DT", Value: ["20260101080000"] },
-    [TAG.InputReadinessState]: { vr: "CS", Value: ["READY"] },
-    [TAG.ScheduledWorkitemCodeSequence]: { vr: "SQ", Value: [CXR_REPORT] },
-    [TAG.InputInformationSequence]: { vr: "SQ", Value: [input] },
-  };
+  return scheduledWorkitem({ [TAG.InputInformationSequence]: { vr: "SQ", Value: [inputStudy(studyInstanceUID, retrieveUrl)] } });
 }
 
 /** Creates the workitem over our UPS-RS and waits for its final state. */
