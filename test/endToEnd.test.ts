@@ -7,14 +7,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../src/config.js";
-import { createLogger } from "../src/log.js";
 import { makePhantomStudy } from "../src/phantom/study.js";
-import { closeReportModel, openReportModel, studyJobHandler, type ReportModel } from "../src/pipeline/studyJob.js";
-import { startServer, type RunningServer } from "../src/server.js";
+import { type RunningServer } from "../src/server.js";
 import { makeMultipartRelated } from "./fixtures/dicomFactory.js";
 import { startFhirPeer, type FhirPeer } from "./support/fhirPeer.js";
-import { SHARED_KEYS_FILE, TEST_CLIENTS } from "./support/testApp.js";
+import { TEST_CLIENTS } from "./support/testApp.js";
+import { startReportingServer, type ReportingServer } from "./support/reportingServer.js";
 import { until } from "./support/until.js";
 
 const EHR_TOKEN = "ehr-static-token-0123456789";
@@ -22,7 +20,7 @@ const STUDIES = 3;
 
 let dataDir: string;
 let peer: FhirPeer;
-let reportModel: ReportModel;
+let service: ReportingServer;
 let server: RunningServer;
 
 beforeAll(async () => {
@@ -31,27 +29,17 @@ beforeAll(async () => {
   peer.requireToken(async (token) => token === EHR_TOKEN);
   const tokenFile = path.join(dataDir, "ehr-token");
   await writeFile(tokenFile, EHR_TOKEN, { mode: 0o600 });
-  const clientsFile = path.join(dataDir, "clients.json");
-  await writeFile(clientsFile, JSON.stringify([{ ...TEST_CLIENTS.system, token_endpoint_auth_method: "client_secret_basic" }]));
-  const config = loadConfig({
-    TRRG_DATA_DIR: dataDir,
-    TRRG_PORT: "0",
-    TRRG_LOG_LEVEL: "silent",
-    TRRG_STORAGE_MIN_FREE: "0",
-    TRRG_AUTH_KEYS_FILE: SHARED_KEYS_FILE,
-    TRRG_AUTH_CLIENTS_FILE: clientsFile,
+  service = await startReportingServer(dataDir, {
     TRRG_JOB_QUIET_PERIOD: "100ms",
     TRRG_FHIR_TARGET_URL: peer.baseUrl,
     TRRG_FHIR_TARGET_AUTH: "token",
     TRRG_FHIR_TARGET_TOKEN_FILE: tokenFile,
     TRRG_FHIR_DELIVERY_RETRY_BASE: "100ms",
   });
-  reportModel = await openReportModel(config, createLogger("silent"));
-  server = await startServer(config, { createJobHandler: (services) => studyJobHandler(services, reportModel) });
+  server = service.server;
 });
 afterAll(async () => {
-  await server?.stop();
-  if (reportModel) await closeReportModel(reportModel);
+  await service?.stop();
   await peer?.stop();
   await rm(dataDir, { recursive: true, force: true });
 });

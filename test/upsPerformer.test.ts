@@ -13,16 +13,14 @@ import path from "node:path";
 import request from "supertest";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { loadConfig } from "../src/config.js";
 import type { DicomJsonDataset } from "../src/dicom/dicomJson.js";
 import { GLOBAL_SUBSCRIPTION_UID, TAG } from "../src/dicomweb/upsWorkitem.js";
-import { createLogger } from "../src/log.js";
 import { describePhantom, makePhantomStudy, type PhantomImage, type PhantomStudy } from "../src/phantom/study.js";
-import { closeReportModel, openReportModel, studyJobHandler, type ReportModel } from "../src/pipeline/studyJob.js";
-import { startServer, type RunningServer } from "../src/server.js";
+import { type RunningServer } from "../src/server.js";
 import { makeMultipartRelated } from "./fixtures/dicomFactory.js";
 import { startFaultProxy, type FaultProxy } from "./support/faultProxy.js";
-import { SHARED_KEYS_FILE, startTestApp, storeInstances, TEST_CLIENTS, type TestApp } from "./support/testApp.js";
+import { startTestApp, storeInstances, type TestApp } from "./support/testApp.js";
+import { startReportingServer, type ReportingServer } from "./support/reportingServer.js";
 import { until } from "./support/until.js";
 import { CXR_REPORT, inputStudy, openEventChannel, scheduledWorkitem, type EventChannel } from "./support/workitems.js";
 
@@ -41,8 +39,7 @@ let dir: string;
 let pacs: TestApp;
 let pacsServer: http.Server;
 let proxy: FaultProxy;
-let reportModel: ReportModel;
-let config: ReturnType<typeof loadConfig>;
+let service: ReportingServer;
 let server: RunningServer;
 let token: string;
 let channel: { socket: WebSocket; events: DicomJsonDataset[] };
@@ -125,11 +122,6 @@ function openChannel(): Promise<EventChannel> {
   return openEventChannel(server.url.replace(/^http/, "ws"), SUBSCRIBER, token);
 }
 
-/** Our service as `serve` starts it, on the data folder of the file (a restart reopens it). */
-async function startOurs(): Promise<RunningServer> {
-  return startServer(config, { createJobHandler: (services) => studyJobHandler(services, reportModel) });
-}
-
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "trrg-performer-"));
   pacsServer = http.createServer();
@@ -144,38 +136,22 @@ beforeAll(async () => {
   const peersFile = path.join(dir, "peers.json");
   const peer = { name: "pacs", baseUrl: `${proxy.origin}/dicomweb`, auth: { kind: "token", tokenFile: "pacs-token" }, timeoutMs: PEER_TIMEOUT_MS, retries: PEER_RETRIES };
   await writeFile(peersFile, JSON.stringify([peer]));
-  const clientsFile = path.join(dir, "clients.json");
-  await writeFile(clientsFile, JSON.stringify([{ ...TEST_CLIENTS.system, token_endpoint_auth_method: "client_secret_basic" }]), { mode: 0o600 });
-  const dataDir = path.join(dir, "data");
   // No TRRG_PUBLIC_URL and port 0: the Retrieve URLs of the outputs must name the port the server got.
-  config = loadConfig({
-    TRRG_DATA_DIR: dataDir,
-    TRRG_PORT: "0",
-    TRRG_LOG_LEVEL: "silent",
-    TRRG_STORAGE_MIN_FREE: "0",
+  service = await startReportingServer(dir, {
     TRRG_RATE_LIMIT: "0",
-    TRRG_AUTH_KEYS_FILE: SHARED_KEYS_FILE,
-    TRRG_AUTH_CLIENTS_FILE: clientsFile,
     TRRG_JOB_QUIET_PERIOD: "1h",
     TRRG_UPS_POLL_INTERVAL: `${POLL_MS}ms`,
     TRRG_DICOMWEB_PEERS_FILE: peersFile,
     TRRG_DICOMWEB_DEFAULT_PEER: "pacs",
   });
-  reportModel = await openReportModel(config, createLogger("silent"));
-  server = await startOurs();
-  const granted = await request(server.url)
-    .post("/oauth2/token")
-    .auth(TEST_CLIENTS.system.client_id, TEST_CLIENTS.system.client_secret)
-    .type("form")
-    .send({ grant_type: "client_credentials", scope: TEST_CLIENTS.system.scope });
-  token = granted.body.access_token as string;
+  server = service.server;
+  token = await service.token();
   await api().post(`/dicomweb/workitems/${GLOBAL_SUBSCRIPTION_UID}/subscribers/${SUBSCRIBER}`).expect(201);
   channel = await openChannel();
 });
 afterAll(async () => {
   channel?.socket.close();
-  await server?.stop();
-  if (reportModel) await closeReportModel(reportModel);
+  await service?.stop();
   await proxy?.close();
   pacsServer?.closeAllConnections();
   await new Promise((resolve) => pacsServer?.close(resolve));
@@ -423,8 +399,7 @@ describe("a restart while a workitem is IN PROGRESS", () => {
     expect(started).toBeDefined();
 
     channel.socket.close();
-    await server.stop();
-    server = await startOurs();
+    server = await service.restart();
     channel = await openChannel();
 
     const done = await inState(uid);

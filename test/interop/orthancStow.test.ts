@@ -2,19 +2,17 @@
 // DICOMweb client (STOW-RS, PS3.18 §10.5) and a bearer token from our embedded authorization server; every study
 // is stored here and reported by the real TRRG pipeline. A token without system/ImagingStudy.c stores nothing.
 import type { DiagnosticReport } from "@medplum/fhirtypes";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
 import type { Job } from "../../src/jobs/jobQueue.js";
-import { createLogger } from "../../src/log.js";
 import { makePhantomStudy, type PhantomStudy } from "../../src/phantom/study.js";
-import { closeReportModel, openReportModel, studyJobHandler, type ReportModel } from "../../src/pipeline/studyJob.js";
-import { startServer, type RunningServer } from "../../src/server.js";
+import { type RunningServer } from "../../src/server.js";
 import { ensureOrthanc, orthancStowTo, startOrthanc, uploadToOrthanc, type RunningOrthanc } from "../support/orthanc.js";
-import { SHARED_KEYS_FILE, TEST_CLIENTS, type TestClient } from "../support/testApp.js";
+import { TEST_CLIENTS } from "../support/testApp.js";
+import { startReportingServer, type ReportingServer } from "../support/reportingServer.js";
 import { until } from "../support/until.js";
 
 const STUDIES = 3;
@@ -25,43 +23,21 @@ const SETUP_TIMEOUT_MS = 600_000;
 const TAG = { SOPInstanceUID: "00080018" };
 
 let dataDir: string;
-let reportModel: ReportModel;
+let ours: ReportingServer;
 let server: RunningServer;
 let orthanc: RunningOrthanc;
 /** Our system client's token, to look at what we stored. */
 let systemToken: string;
 
-async function tokenFor(client: TestClient, scope: string): Promise<string> {
-  const granted = await request(server.url)
-    .post("/oauth2/token")
-    .auth(client.client_id, client.client_secret)
-    .type("form")
-    .send({ grant_type: "client_credentials", scope });
-  if (granted.status !== 200) throw new Error(`token request failed: HTTP ${granted.status}`);
-  return granted.body.access_token as string;
-}
-
 beforeAll(async () => {
   await ensureOrthanc();
   dataDir = await mkdtemp(path.join(tmpdir(), "trrg-interop-"));
-  const clientsFile = path.join(dataDir, "clients.json");
-  const clients = [TEST_CLIENTS.system, TEST_CLIENTS.noImaging].map((client) => ({ ...client, token_endpoint_auth_method: "client_secret_basic" }));
-  await writeFile(clientsFile, JSON.stringify(clients), { mode: 0o600 });
-  const config = loadConfig({
-    TRRG_DATA_DIR: dataDir,
-    TRRG_PORT: "0",
-    TRRG_LOG_LEVEL: "silent",
-    TRRG_STORAGE_MIN_FREE: "0",
-    TRRG_AUTH_KEYS_FILE: SHARED_KEYS_FILE,
-    TRRG_AUTH_CLIENTS_FILE: clientsFile,
-    TRRG_JOB_QUIET_PERIOD: "100ms",
-  });
-  reportModel = await openReportModel(config, createLogger("silent"));
-  server = await startServer(config, { createJobHandler: (services) => studyJobHandler(services, reportModel) });
-  systemToken = await tokenFor(TEST_CLIENTS.system, TEST_CLIENTS.system.scope);
+  ours = await startReportingServer(dataDir, { TRRG_JOB_QUIET_PERIOD: "100ms" }, [TEST_CLIENTS.system, TEST_CLIENTS.noImaging]);
+  server = ours.server;
+  systemToken = await ours.token();
   // Orthanc reads its peers once, at start: both tokens are issued now (they live 300 s, longer than this file).
-  const storeToken = await tokenFor(TEST_CLIENTS.system, "system/ImagingStudy.c");
-  const unscopedToken = await tokenFor(TEST_CLIENTS.noImaging, TEST_CLIENTS.noImaging.scope);
+  const storeToken = await ours.token(TEST_CLIENTS.system, "system/ImagingStudy.c");
+  const unscopedToken = await ours.token(TEST_CLIENTS.noImaging);
   orthanc = await startOrthanc({
     peers: {
       trrg: { url: `${server.url}/dicomweb`, httpHeaders: { Authorization: `Bearer ${storeToken}` } },
@@ -71,8 +47,7 @@ beforeAll(async () => {
 }, SETUP_TIMEOUT_MS);
 afterAll(async () => {
   await orthanc?.stop();
-  await server?.stop();
-  if (reportModel) await closeReportModel(reportModel);
+  await ours?.stop();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 

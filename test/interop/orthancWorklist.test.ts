@@ -9,15 +9,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
 import type { DicomJsonDataset } from "../../src/dicom/dicomJson.js";
 import { TAG } from "../../src/dicomweb/upsWorkitem.js";
-import { createLogger } from "../../src/log.js";
 import { makePhantomStudy, type PhantomStudy } from "../../src/phantom/study.js";
-import { closeReportModel, openReportModel, studyJobHandler, type ReportModel } from "../../src/pipeline/studyJob.js";
-import { startServer, type RunningServer } from "../../src/server.js";
+import { type RunningServer } from "../../src/server.js";
 import { ensureOrthanc, startOrthanc, uploadToOrthanc, type RunningOrthanc } from "../support/orthanc.js";
-import { SHARED_KEYS_FILE, TEST_CLIENTS } from "../support/testApp.js";
+import { startReportingServer, type ReportingServer } from "../support/reportingServer.js";
 import { until } from "../support/until.js";
 import { inputStudy, scheduledWorkitem } from "../support/workitems.js";
 
@@ -29,7 +26,7 @@ const DICOM_JSON = "application/dicom+json";
 
 let dir: string;
 let orthanc: RunningOrthanc;
-let reportModel: ReportModel;
+let service: ReportingServer;
 let server: RunningServer;
 let token: string;
 
@@ -43,33 +40,13 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "trrg-interop-ups-"));
   const peersFile = path.join(dir, "peers.json");
   await writeFile(peersFile, JSON.stringify([{ name: "orthanc", baseUrl: orthanc.dicomwebUrl, auth: { kind: "none" } }]));
-  const clientsFile = path.join(dir, "clients.json");
-  await writeFile(clientsFile, JSON.stringify([{ ...TEST_CLIENTS.system, token_endpoint_auth_method: "client_secret_basic" }]), { mode: 0o600 });
-  const config = loadConfig({
-    TRRG_DATA_DIR: path.join(dir, "data"),
-    TRRG_PORT: "0",
-    TRRG_LOG_LEVEL: "silent",
-    TRRG_STORAGE_MIN_FREE: "0",
-    TRRG_AUTH_KEYS_FILE: SHARED_KEYS_FILE,
-    TRRG_AUTH_CLIENTS_FILE: clientsFile,
-    // Only the workitems make jobs due.
-    TRRG_JOB_QUIET_PERIOD: "1h",
-    TRRG_UPS_POLL_INTERVAL: "200ms",
-    TRRG_DICOMWEB_PEERS_FILE: peersFile,
-    TRRG_DICOMWEB_DEFAULT_PEER: "orthanc",
-  });
-  reportModel = await openReportModel(config, createLogger("silent"));
-  server = await startServer(config, { createJobHandler: (services) => studyJobHandler(services, reportModel) });
-  const granted = await request(server.url)
-    .post("/oauth2/token")
-    .auth(TEST_CLIENTS.system.client_id, TEST_CLIENTS.system.client_secret)
-    .type("form")
-    .send({ grant_type: "client_credentials", scope: TEST_CLIENTS.system.scope });
-  token = granted.body.access_token as string;
+  // Only the workitems make jobs due.
+  service = await startReportingServer(dir, { TRRG_JOB_QUIET_PERIOD: "1h", TRRG_UPS_POLL_INTERVAL: "200ms", TRRG_DICOMWEB_PEERS_FILE: peersFile, TRRG_DICOMWEB_DEFAULT_PEER: "orthanc" });
+  server = service.server;
+  token = await service.token();
 }, SETUP_TIMEOUT_MS);
 afterAll(async () => {
-  await server?.stop();
-  if (reportModel) await closeReportModel(reportModel);
+  await service?.stop();
   await orthanc?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
