@@ -95,6 +95,7 @@ function startPerformer(services: Services, dicomwebBaseUrl: string): UpsPerform
       fhirBaseUrl: `${dicomwebBaseUrl.slice(0, -"/dicomweb".length)}/fhir`,
     },
   );
+  services.worklist.onClaimable(() => performer.poke());
   performer.start();
   return performer;
 }

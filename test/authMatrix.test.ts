@@ -5,10 +5,12 @@ import { readFile } from "node:fs/promises";
 import { generateKeyPair, importJWK, SignJWT, type JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROUTE_ACCESS_TABLE } from "../src/auth/routeAccess.js";
+import type { DicomJsonDataset } from "../src/dicom/dicomJson.js";
 import { GLOBAL_SUBSCRIPTION_UID, TAG } from "../src/dicomweb/upsWorkitem.js";
 import { publishReport, resourcesOf } from "../src/fhir/publishReport.js";
 import { makeInstance, makeMultipartRelated, newUid } from "./fixtures/dicomFactory.js";
 import { makePipelineResult } from "./fixtures/pipelineResult.js";
+import { scheduledWorkitem } from "./support/workitems.js";
 import { PUBLIC_URL, SHARED_KEYS_FILE, startTestApp, storeInstances, TEST_CLIENTS, type TestApp } from "./support/testApp.js";
 
 type TokenCase = "none" | "badSignature" | "expired" | "wrongIssuer" | "wrongAudience" | "missingScope" | "rightScope" | "otherPatient";
@@ -32,15 +34,8 @@ let workitemUid: string;
 let cancelWorkitemUid: string;
 const MATRIX_AE = "MATRIXAE";
 
-function workitem(): Record<string, { vr: string; Value?: unknown[] }> {
-  return {
-    [TAG.ProcedureStepState]: { vr: "CS", Value: ["SCHEDULED"] },
-    [TAG.ScheduledProcedureStepPriority]: { vr: "CS", Value: ["LOW"] },
-    [TAG.ProcedureStepLabel]: { vr: "LO", Value: ["matrix"] },
-    [TAG.ScheduledProcedureStepStartDateTime]: { vr: "DT", Value: ["20261202"] },
-    [TAG.InputReadinessState]: { vr: "CS", Value: ["READY"] },
-    [TAG.PatientID]: { vr: "LO", Value: [PATIENT] },
-  };
+function workitem(): DicomJsonDataset {
+  return scheduledWorkitem({ [TAG.ScheduledProcedureStepPriority]: { vr: "CS", Value: ["LOW"] }, [TAG.PatientID]: { vr: "LO", Value: [PATIENT] } });
 }
 
 async function createWorkitem(): Promise<string> {

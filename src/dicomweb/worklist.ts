@@ -84,6 +84,8 @@ export function parseSubscriptionFilter(filter: string): MatchTree {
 
 export class Worklist {
   readonly store: UpsStore;
+  /** Told when a workitem may have become claimable (created, or updated while SCHEDULED). */
+  private readonly claimableListeners: Array<() => void> = [];
 
   constructor(
     db: Database,
@@ -92,6 +94,11 @@ export class Worklist {
     private readonly clock: () => Date = () => new Date(),
   ) {
     this.store = new UpsStore(db);
+  }
+
+  /** Calls `listener` whenever a workitem may have become claimable (this service's performer looks at once). */
+  onClaimable(listener: () => void): void {
+    this.claimableListeners.push(listener);
   }
 
   // -------------------------------------------------------------------------------------------- Create (§11.4)
@@ -115,6 +122,7 @@ export class Worklist {
     await this.store.subscribeAll(created.uid, subscribers, at);
     const stored = (await this.store.get(created.uid))!;
     await this.notify(stateReport(stored.uid, stored.dataset, "SCHEDULED"));
+    this.claimableListeners.forEach((listener) => listener());
     return stored;
   }
 
@@ -184,6 +192,7 @@ export class Worklist {
     if (stringValue(before.dataset, TAG.InputReadinessState) !== stringValue(after.dataset, TAG.InputReadinessState)) {
       await this.notify(stateReport(uid, after.dataset, after.state));
     }
+    if (after.state === "SCHEDULED") this.claimableListeners.forEach((listener) => listener());
     return after;
   }
 
