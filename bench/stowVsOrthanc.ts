@@ -14,6 +14,7 @@ import { peakRssMiB } from "../test/support/processMemory.js";
 import {
   gatewayToken,
   median,
+  processCpuSeconds,
   settle,
   startGateway,
   stopGateway,
@@ -44,8 +45,13 @@ interface Peer {
   pid: number;
   /** Where to send, with a fresh token where one is needed (trrg-gateway's live at most 300 s). */
   target(): Promise<StowTarget>;
-  throughput: Map<number, Throughput[]>;
+  throughput: Map<number, Measurement[]>;
   idleRssMiB: number;
+}
+
+/** One timed store of the set: its throughput and the server's CPU time per instance, in milliseconds. */
+interface Measurement extends Throughput {
+  cpuMsPerInstance: number;
 }
 
 /** The files of the phantom set and the UIDs to rewrite in each: its Study, Series and SOP Instance UIDs. */
@@ -94,13 +100,14 @@ function variant(instance: SetInstance, measurement: number): Buffer {
 let measurements = 0;
 
 /** Stores the whole set once through `clients` concurrent clients, each sending its next instance when answered. */
-async function measure(peer: Peer, set: SetInstance[], clients: number): Promise<Throughput> {
+async function measure(peer: Peer, set: SetInstance[], clients: number): Promise<Measurement> {
   const target = await peer.target();
   // Warm-up, untimed: one request per client opens its connection and wakes the server after the idle settle.
   const warmUp = ++measurements;
   await Promise.all(set.slice(0, clients).map((instance) => stowRequest(target, [variant(instance, warmUp)])));
   const copies = set.map((instance) => variant(instance, ++measurements));
   let next = 0;
+  const cpuBefore = await processCpuSeconds(peer.pid);
   const started = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: clients }, async () => {
@@ -108,7 +115,9 @@ async function measure(peer: Peer, set: SetInstance[], clients: number): Promise
     }),
   );
   const bytes = copies.reduce((sum, copy) => sum + copy.length, 0) / copies.length;
-  return throughputSince(started, copies.length, bytes);
+  const throughput = throughputSince(started, copies.length, bytes);
+  const cpuSeconds = (await processCpuSeconds(peer.pid)) - cpuBefore;
+  return { ...throughput, cpuMsPerInstance: (cpuSeconds * 1000) / copies.length };
 }
 
 async function gatewayPeer(gateway: GatewayProcess): Promise<Peer> {
@@ -140,7 +149,9 @@ async function runRounds(peers: [Peer, Peer], set: SetInstance[]): Promise<void>
         await settle();
         const result = await measure(peer, set, clients);
         peer.throughput.set(clients, [...(peer.throughput.get(clients) ?? []), result]);
-        console.error(`round ${round + 1}/${ROUNDS}, ${clients} clients, ${peer.name}: ${result.instancesPerSecond.toFixed(1)} inst/s`);
+        console.error(
+          `round ${round + 1}/${ROUNDS}, ${clients} clients, ${peer.name}: ${result.instancesPerSecond.toFixed(1)} inst/s, ${result.cpuMsPerInstance.toFixed(1)} ms CPU/inst`,
+        );
       }
     }
   }
@@ -151,8 +162,8 @@ const range = (values: number[]) => `${fixed(Math.min(...values))}–${fixed(Mat
 
 function throughputTable(trrg: Peer, orthanc: Peer): string[] {
   const lines = [
-    `| clients | trrg-gateway inst/s | Orthanc inst/s | trrg/Orthanc | trrg-gateway MB/s | Orthanc MB/s | trrg-gateway range inst/s | Orthanc range inst/s |`,
-    "|---|---|---|---|---|---|---|---|",
+    `| clients | trrg-gateway inst/s | Orthanc inst/s | trrg/Orthanc | trrg-gateway MB/s | Orthanc MB/s | trrg-gateway range inst/s | Orthanc range inst/s | trrg-gateway CPU ms/inst | Orthanc CPU ms/inst |`,
+    "|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const clients of CLIENT_COUNTS) {
     const t = trrg.throughput.get(clients)!;
@@ -160,7 +171,7 @@ function throughputTable(trrg: Peer, orthanc: Peer): string[] {
     const ti = median(t.map((x) => x.instancesPerSecond));
     const oi = median(o.map((x) => x.instancesPerSecond));
     lines.push(
-      `| ${clients} | ${fixed(ti)} | ${fixed(oi)} | ${fixed(ti / oi, 2)} | ${fixed(median(t.map((x) => x.megabytesPerSecond)), 0)} | ${fixed(median(o.map((x) => x.megabytesPerSecond)), 0)} | ${range(t.map((x) => x.instancesPerSecond))} | ${range(o.map((x) => x.instancesPerSecond))} |`,
+      `| ${clients} | ${fixed(ti)} | ${fixed(oi)} | ${fixed(ti / oi, 2)} | ${fixed(median(t.map((x) => x.megabytesPerSecond)), 0)} | ${fixed(median(o.map((x) => x.megabytesPerSecond)), 0)} | ${range(t.map((x) => x.instancesPerSecond))} | ${range(o.map((x) => x.instancesPerSecond))} | ${fixed(median(t.map((x) => x.cpuMsPerInstance)))} | ${fixed(median(o.map((x) => x.cpuMsPerInstance)))} |`,
     );
   }
   return lines;
@@ -206,6 +217,8 @@ async function main(): Promise<void> {
       "## Throughput",
       "",
       ...throughputTable(peers[0], peers[1]),
+      "",
+      "CPU ms/inst: the CPU time of the server's process (user and system, all threads) over the timed store, per instance.",
       "",
       "## Peak memory (VmHWM of each server process)",
       "",

@@ -73,7 +73,12 @@ describe("a chest X-ray stored over STOW-RS", () => {
       expect(delivered[0]).toMatchObject({ status: "preliminary", conclusion: local.conclusion, imagingStudy: local.imagingStudy });
       expect(delivered[0]!.result).toHaveLength(local.result!.length);
     }
-    expect((await server.services.deliveries.counts()).delivered).toBe(STUDIES);
+    // The outbox marks a delivery once the target has answered, a moment after the target has the report.
+    const marked = await until(async () => {
+      const { delivered } = await server.services.deliveries.counts();
+      return delivered === STUDIES ? delivered : undefined;
+    });
+    expect(marked).toBe(STUDIES);
     expect(peer.requests.filter((r) => r.method === "POST").every((r) => r.token === EHR_TOKEN)).toBe(true);
   }, 120_000);
 });

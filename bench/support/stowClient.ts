@@ -116,6 +116,17 @@ export function throughputSince(started: bigint, count: number, bytes: number): 
   return { instancesPerSecond: count / seconds, megabytesPerSecond: (count * bytes) / 1e6 / seconds };
 }
 
+/** CPU time a process has used so far (user and system, all its threads), in seconds, from /proc/PID/stat. */
+export async function processCpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may hold spaces: utime and stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** USER_HZ: /proc counts CPU time in these ticks, 100 a second on Linux whatever the kernel's own tick. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
 /** Starts each measurement from a quiet disk: nothing dirty, background write-back and journal work done. */
 export async function settle(): Promise<void> {
   execFileSync("sync");

@@ -135,7 +135,12 @@ async function withProviderNoticesLogged<T>(logger: Logger, work: () => Promise<
   /* eslint-enable no-console */
 }
 
-function toClientMetadata(client: RegisteredClient): ClientMetadata {
+/**
+ * oidc-provider refuses a client any scope of the server's list that is not in the client's own list, so a client
+ * registered for system/Task.cruds would be refused system/Task.rs once another client registers that verbatim.
+ * The client's list therefore also names every listed scope its registration covers.
+ */
+function toClientMetadata(client: RegisteredClient, scopesSupported: readonly string[]): ClientMetadata {
   return {
     client_id: client.client_id,
     client_name: client.client_name,
@@ -143,7 +148,7 @@ function toClientMetadata(client: RegisteredClient): ClientMetadata {
     token_endpoint_auth_method: client.token_endpoint_auth_method,
     jwks: client.jwks as ClientMetadata["jwks"],
     jwks_uri: client.jwks_uri,
-    scope: client.scope,
+    scope: [...new Set([...client.scope.split(" "), ...scopesSupported.filter((scope) => isCoveredBy(scope, client.scope))])].join(" "),
     grant_types: ["client_credentials"],
     response_types: [],
     redirect_uris: [],
@@ -212,7 +217,7 @@ export async function createAuthorizationServer(config: Config, logger: Logger):
 
     const configuration: Configuration = {
       adapter: memoryAdapter(new ExpiringMemoryStore()),
-      clients: clients.map(toClientMetadata),
+      clients: clients.map((client) => toClientMetadata(client, scopesSupported)),
       clientAuthMethods: ["client_secret_basic", "client_secret_post", "private_key_jwt"],
       clientDefaults: {
         grant_types: ["client_credentials"],

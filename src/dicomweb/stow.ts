@@ -116,13 +116,27 @@ function checkRequestHeaders(request: StoreRequest, settings: StowSettings): str
   return boundary;
 }
 
-async function* limitBodySize(body: AsyncIterable<Buffer>, maxBytes: number): AsyncIterable<Buffer> {
-  let total = 0;
-  for await (const chunk of body) {
-    total += chunk.length;
-    if (total > maxBytes) throw payloadTooLarge(`request body exceeds ${maxBytes} bytes`);
-    yield chunk;
-  }
+/** The body, refused with 413 once it passes `maxBytes`; the reader stops at once without closing the socket. */
+function limitBodySize(body: AsyncIterable<Buffer>, maxBytes: number): AsyncIterable<Buffer> {
+  return {
+    [Symbol.asyncIterator]() {
+      const chunks = body[Symbol.asyncIterator]();
+      let total = 0;
+      return {
+        next: async () => {
+          const next = await chunks.next();
+          if (next.done) return next;
+          total += next.value.length;
+          if (total > maxBytes) {
+            await chunks.return?.();
+            throw payloadTooLarge(`request body exceeds ${maxBytes} bytes`);
+          }
+          return next;
+        },
+        return: async () => (await chunks.return?.()) ?? { done: true, value: undefined },
+      };
+    },
+  };
 }
 
 /**
@@ -151,17 +165,22 @@ class StagingSink implements PartSink {
     this.prefixLength = 0;
     this.failure = partContentTypeFailure(headers["content-type"]);
     if (this.failure) return;
-    const free = await this.services.files.freeBytes();
-    if (free < this.services.settings.minFreeBytes) {
+    // The free-space check and the file's creation run side by side; the file goes if the check fails.
+    const [free, temporary] = await Promise.allSettled([this.services.files.freeBytes(), this.services.files.createTemporaryFile()]);
+    if (temporary.status === "fulfilled") this.created.push(temporary.value);
+    if (free.status === "rejected") throw free.reason;
+    if (free.value < this.services.settings.minFreeBytes) {
+      if (temporary.status === "fulfilled") await temporary.value.discard();
       this.failure = { failureReason: FailureReason.OutOfResources, detail: "storage volume below its free-space reserve" };
       return;
     }
-    this.temporary = await this.services.files.createTemporaryFile();
-    this.created.push(this.temporary);
+    if (temporary.status === "rejected") throw temporary.reason;
+    this.temporary = temporary.value;
   }
 
-  async partData(chunk: Buffer): Promise<void> {
-    if (!this.temporary) return; // a failed part: its bytes are read and dropped
+  /** Takes a chunk; returns a promise only when the disk is behind (backpressure) or the part must be dropped. */
+  partData(chunk: Buffer): Promise<void> | undefined {
+    if (!this.temporary) return undefined; // a failed part: its bytes are read and dropped
     if (this.temporary.size + chunk.length > this.services.settings.maxPartBytes) {
       throw payloadTooLarge(`a part exceeds the limit of ${this.services.settings.maxPartBytes} bytes`);
     }
@@ -169,19 +188,27 @@ class StagingSink implements PartSink {
       this.prefix.push(chunk.subarray(0, FIRST_READ_BYTES - this.prefixLength));
       this.prefixLength += this.prefix.at(-1)!.length;
     }
+    let waiting: Promise<void> | undefined;
     try {
-      await this.temporary.write(chunk);
+      waiting = this.temporary.write(chunk);
     } catch (error) {
-      if (!isOutOfSpace(error)) throw error;
-      await this.dropPart({ failureReason: FailureReason.OutOfResources, detail: "storage volume is full" });
+      return this.dropIfOutOfSpace(error);
     }
+    return waiting?.catch((error: unknown) => this.dropIfOutOfSpace(error));
+  }
+
+  private dropIfOutOfSpace(error: unknown): Promise<void> {
+    if (!isOutOfSpace(error)) return Promise.reject(error as Error);
+    return this.dropPart({ failureReason: FailureReason.OutOfResources, detail: "storage volume is full" });
   }
 
   endPart(): void {
     const temporary = this.temporary;
     this.temporary = undefined;
+    // One chunk usually holds the whole prefix: then it is used as it is, without a copy.
+    const prefix = this.prefix.length === 1 ? this.prefix[0]! : Buffer.concat(this.prefix);
     const outcome = temporary
-      ? settlePart({ temporary, prefix: Buffer.concat(this.prefix), written: temporary.finish() }, this.headers, this.request, this.services.settings)
+      ? settlePart({ temporary, prefix, written: temporary.finish() }, this.headers, this.request, this.services.settings)
       : Promise.resolve({ failed: this.failure ?? { failureReason: FailureReason.ProcessingFailure, detail: "lost part" } });
     // Observed later through `parts`; this handler only keeps an early failure from counting as unhandled.
     outcome.catch(() => undefined);

@@ -45,9 +45,13 @@ export function registerStowRoutes(router: Router, services: Services): void {
       },
     );
     res.locals.audit.entities.push(...storeAuditEntities(result.outcome.stored));
-    // The study-stable trigger: each stored study's report job waits for the quiet period after this arrival.
-    await services.studyTrigger.studiesReceived(result.outcome.stored.map((instance) => instance.studyInstanceUID));
     res.status(result.status);
+    // The study-stable trigger (each stored study's report job waits for the quiet period after this arrival) and
+    // the audit record are written side by side, in the same turn; the response waits for both to be durable.
+    await Promise.all([
+      services.studyTrigger.studiesReceived(result.outcome.stored.map((instance) => instance.studyInstanceUID)),
+      res.locals.audit.flush(),
+    ]);
     if (responseType.mediaType === "application/dicom+xml") {
       res.type("application/dicom+xml").send(toNativeDicomModel(result.response));
     } else {

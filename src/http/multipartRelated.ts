@@ -1,6 +1,7 @@
 // Streaming reader of multipart/related bodies (RFC 2387 over RFC 2046 §5.1.1), as STOW-RS sends them
 // (PS3.18 §8.6.1.2). Parts are handed to a sink chunk by chunk and the next chunk is not read until the sink
-// has taken the previous one, so memory stays bounded whatever the body size.
+// has taken the previous one, so memory stays bounded whatever the body size. A sink that takes a chunk at once
+// returns nothing, and the reader goes on without waiting a turn.
 
 export type PartHeaders = Record<string, string>;
 
@@ -29,6 +30,16 @@ const HEADER_END = Buffer.from("\r\n\r\n");
 
 type State = "preamble" | "afterDelimiter" | "headers" | "body" | "epilogue";
 
+/** What one step of the reader gives: whether to step again at once, or a promise of that once the sink is done. */
+type Step = boolean | Promise<boolean>;
+
+const isPromise = (value: unknown): value is Promise<unknown> => typeof (value as Promise<unknown> | undefined)?.then === "function";
+
+/** `then` after the sink's call, without waiting a turn when the sink did not return a promise. */
+function after(pending: Promise<void> | void, then: () => Step): Step {
+  return isPromise(pending) ? pending.then(then) : then();
+}
+
 /** Reads every part of the body; resolves with the number of parts once the close delimiter has been seen. */
 export async function readMultipartRelated(
   body: AsyncIterable<Buffer>,
@@ -49,7 +60,7 @@ export async function readMultipartRelated(
   let skipped = 0;
   let parts = 0;
 
-  const step = async (): Promise<boolean> => {
+  const step = (): Step => {
     switch (state) {
       case "preamble": {
         const at = buffer.indexOf(delimiter);
@@ -91,8 +102,7 @@ export async function readMultipartRelated(
         buffer = buffer.subarray(end === 0 ? 2 : end + 4);
         state = "body";
         parts += 1;
-        await sink.startPart(headers);
-        return true;
+        return after(sink.startPart(headers), () => true);
       }
       case "body": {
         const at = buffer.indexOf(delimiter);
@@ -100,15 +110,14 @@ export async function readMultipartRelated(
           // Hand over all but the few bytes that might begin a delimiter split across chunks. Usually there are
           // none, so the next chunk is searched as it came, without copying it onto a remainder.
           const held = partialDelimiterAtEnd(buffer, delimiter);
-          if (buffer.length > held) await sink.partData(buffer.subarray(0, buffer.length - held));
+          const data = buffer.subarray(0, buffer.length - held);
           buffer = buffer.subarray(buffer.length - held);
-          return false;
+          return data.length > 0 ? after(sink.partData(data), () => false) : false;
         }
-        if (at > 0) await sink.partData(buffer.subarray(0, at));
-        await sink.endPart();
+        const data = buffer.subarray(0, at);
         buffer = buffer.subarray(at + delimiter.length);
         state = "afterDelimiter";
-        return true;
+        return after(data.length > 0 ? sink.partData(data) : undefined, () => after(sink.endPart(), () => true));
       }
       case "epilogue":
         buffer = Buffer.alloc(0);
@@ -118,7 +127,9 @@ export async function readMultipartRelated(
 
   for await (const chunk of body) {
     buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
-    while (await step());
+    for (let next = step(); next !== false; next = step()) {
+      if (next !== true && !(await next)) break;
+    }
   }
   if ((state as State) !== "epilogue") {
     throw new MalformedMultipartError("body ended before the closing boundary delimiter");

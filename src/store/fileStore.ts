@@ -1,13 +1,14 @@
 // Instance files on a local volume. A file is first written to a temporary name, flushed to disk, and only then
 // linked under its final name: link(2) never replaces an existing file, so two writers of one SOP Instance UID
-// cannot overwrite each other, and a crash leaves either the whole file or none.
-import { constants, createReadStream, createWriteStream, type WriteStream } from "node:fs";
-import { once } from "node:events";
-import { finished } from "node:stream/promises";
+// cannot overwrite each other, and a crash leaves either the whole file or none. A committed file is durable
+// once its name is: the directory holding it is flushed, and so is each new directory's entry in its parent.
+import { constants, createReadStream } from "node:fs";
 import { link, mkdir, open, readdir, rm, statfs, unlink } from "node:fs/promises";
-import { randomUUID } from "node:crypto";
 import path from "node:path";
 import type { Readable } from "node:stream";
+import { probeDirectWrites, TemporaryFile } from "./temporaryFile.js";
+
+export { TemporaryFile };
 
 export class OutOfSpaceError extends Error {
   constructor(message: string) {
@@ -22,73 +23,22 @@ export function isOutOfSpace(error: unknown): boolean {
   return error instanceof OutOfSpaceError || NO_SPACE_CODES.has((error as NodeJS.ErrnoException)?.code ?? "");
 }
 
-/**
- * A file being received. Chunks are queued in a write stream (up to 1 MiB ahead of the disk) so the network and
- * the disk work in parallel; `finish()` flushes the file to stable storage.
- */
-export class TemporaryFile {
-  size = 0;
-  private ended = false;
-  /** The first write error (e.g. ENOSPC); the stream destroys itself on it, and every later call reports it. */
-  private failure: Error | undefined;
-
-  private constructor(
-    readonly path: string,
-    private readonly stream: WriteStream,
-  ) {
-    stream.on("error", (error) => (this.failure ??= error));
-  }
-
-  static async create(directory: string): Promise<TemporaryFile> {
-    const file = path.join(directory, `${randomUUID()}.part`);
-    const stream = createWriteStream(file, { flags: "wx", mode: 0o600, highWaterMark: 1 << 20, flush: true });
-    await once(stream, "ready");
-    return new TemporaryFile(file, stream);
-  }
-
-  async write(chunk: Buffer): Promise<void> {
-    this.throwIfFailed();
-    if (this.ended) throw new Error("temporary file already closed");
-    this.size += chunk.length;
-    if (!this.stream.write(chunk) && !this.stream.destroyed) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          this.stream.off("drain", done).off("close", done);
-          resolve();
-        };
-        this.stream.on("drain", done).on("close", done);
-      });
-    }
-    this.throwIfFailed();
-  }
-
-  /** Writes what is queued, flushes it to stable storage (fsync) and closes the file. */
-  async finish(): Promise<void> {
-    this.throwIfFailed();
-    if (this.ended) return;
-    this.ended = true;
-    this.stream.end();
-    await finished(this.stream).catch(() => undefined);
-    this.throwIfFailed();
-  }
-
-  /** Closes and deletes the file; safe to call more than once and after a failure. */
-  async discard(): Promise<void> {
-    this.ended = true;
-    this.stream.destroy();
-    await finished(this.stream).catch(() => undefined);
-    await rm(this.path, { force: true });
-  }
-
-  private throwIfFailed(): void {
-    if (this.failure) throw this.failure;
-  }
-}
-
 export type CommitOutcome = "created" | "identical-exists" | "different-exists";
+
+/** Directories remembered as durable at most; past this, some are flushed again (harmless, only slower). */
+const DURABLE_DIRECTORIES_KEPT = 10_000;
 
 export class InstanceFileStore {
   readonly temporaryDirectory: string;
+  /** Directories whose own entry, and every ancestor's, is known to be on stable storage. */
+  private readonly durableDirectories = new Set<string>();
+  /** Flushes under way of a directory's parent, so that concurrent commits into it wait for the same one. */
+  private readonly durableSoon = new Map<string, Promise<void>>();
+  private readonly directoryFlushes = new DirectoryFlushes();
+  /** Whether temporary files are written with O_DIRECT (see temporaryFile.ts): probed when the store opens. */
+  private directWrites = false;
+  /** The free-space query in flight, shared by the requests that ask while it runs. */
+  private freeBytesQuery: Promise<number> | undefined;
 
   constructor(readonly root: string) {
     this.temporaryDirectory = path.join(root, ".incoming");
@@ -96,13 +46,21 @@ export class InstanceFileStore {
 
   /** Creates the folders and removes temporary files left by a process that died mid-upload. */
   async open(): Promise<void> {
-    await mkdir(this.root, { recursive: true });
+    const created = await mkdir(this.root, { recursive: true });
+    // A new store root is made durable at once: every instance's name hangs off it.
+    if (created !== undefined) {
+      for (let made = path.resolve(this.root); ; made = path.dirname(made)) {
+        await syncDirectory(path.dirname(made));
+        if (made === path.resolve(created) || made === path.dirname(made)) break;
+      }
+    }
     await rm(this.temporaryDirectory, { recursive: true, force: true });
     await mkdir(this.temporaryDirectory, { recursive: true });
+    this.directWrites = await probeDirectWrites(this.temporaryDirectory);
   }
 
   createTemporaryFile(): Promise<TemporaryFile> {
-    return TemporaryFile.create(this.temporaryDirectory);
+    return TemporaryFile.create(this.temporaryDirectory, this.directWrites);
   }
 
   /** Path of an instance file relative to the store root; UIDs are digits and dots, so safe as names. */
@@ -116,23 +74,63 @@ export class InstanceFileStore {
 
   /**
    * Gives a finished temporary file its final name, unless a file is already there; then reports whether that
-   * file has the same bytes. The temporary file is removed in every case.
+   * file has the same bytes. The temporary file is removed in every case. "created" is only reported once the
+   * new name is durable: its directory is flushed, and so is the entry of every directory made for it.
    */
   async commit(temporary: TemporaryFile, relativePath: string): Promise<CommitOutcome> {
     const target = this.absolutePath(relativePath);
+    const directory = path.dirname(target);
+    let unlinked: Promise<void> | undefined;
     try {
-      await mkdir(path.dirname(target), { recursive: true });
       try {
-        await link(temporary.path, target);
+        await this.linkInto(directory, temporary.path, target);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
         return (await sameContent(temporary.path, target)) ? "identical-exists" : "different-exists";
       }
-      await syncDirectory(path.dirname(target));
+      // The temporary name goes while the new one is made durable.
+      unlinked = unlink(temporary.path).catch(() => undefined);
+      await Promise.all([this.directoryFlushes.flush(directory), this.makeDurable(directory), unlinked]);
       return "created";
     } finally {
-      await unlink(temporary.path).catch(() => undefined);
+      await (unlinked ?? unlink(temporary.path).catch(() => undefined));
     }
+  }
+
+  /** link(2), creating the directory first unless this process has already seen it durable. */
+  private async linkInto(directory: string, existingPath: string, newPath: string): Promise<void> {
+    if (this.durableDirectories.has(directory)) {
+      try {
+        await link(existingPath, newPath);
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+        // Removed since: made again, and flushed again, below.
+        this.durableDirectories.delete(directory);
+      }
+    }
+    await mkdir(directory, { recursive: true });
+    await link(existingPath, newPath);
+  }
+
+  /**
+   * Makes the entry of `directory` in its parent durable, and its parent's, up to the root: each is flushed once
+   * in this process (the first commit into a directory, whoever made it, flushes its parent).
+   */
+  private async makeDurable(directory: string): Promise<void> {
+    const inside = path.relative(this.root, directory);
+    if (inside === "" || inside.startsWith("..") || path.isAbsolute(inside) || this.durableDirectories.has(directory)) return;
+    let flushing = this.durableSoon.get(directory);
+    if (!flushing) {
+      const parent = path.dirname(directory);
+      flushing = Promise.all([this.directoryFlushes.flush(parent), this.makeDurable(parent)]).then(() => {
+        if (this.durableDirectories.size >= DURABLE_DIRECTORIES_KEPT) this.durableDirectories.clear();
+        this.durableDirectories.add(directory);
+      });
+      this.durableSoon.set(directory, flushing);
+      void flushing.finally(() => this.durableSoon.delete(directory)).catch(() => undefined);
+    }
+    await flushing;
   }
 
   /** Removes a committed file whose index row could not be written. */
@@ -144,9 +142,12 @@ export class InstanceFileStore {
     return createReadStream(this.absolutePath(relativePath));
   }
 
-  async freeBytes(): Promise<number> {
-    const stats = await statfs(this.root);
-    return stats.bavail * stats.bsize;
+  /** Free bytes on the volume; callers that ask while a query is under way share its answer. */
+  freeBytes(): Promise<number> {
+    this.freeBytesQuery ??= statfs(this.root)
+      .then((stats) => stats.bavail * stats.bsize)
+      .finally(() => (this.freeBytesQuery = undefined));
+    return this.freeBytesQuery;
   }
 
   /** Storage readiness: the folder exists and a file can be created in it. */
@@ -158,6 +159,34 @@ export class InstanceFileStore {
   /** Temporary files now present, for tests and diagnostics. */
   async pendingTemporaryFiles(): Promise<string[]> {
     return readdir(this.temporaryDirectory);
+  }
+}
+
+/**
+ * Directory flushes shared by the commits that need them: a commit into a directory waits for a flush that began
+ * after its own change, so it joins the next flush, never one already under way; all that ask while one runs
+ * share the one after it. Concurrent instances of one series then cost one fsync of its directory, not one each.
+ */
+class DirectoryFlushes {
+  private readonly flushes = new Map<string, { running: Promise<void>; next: Promise<void> | undefined }>();
+
+  /** Settles once a flush of `directory` that began after this call has completed. */
+  flush(directory: string): Promise<void> {
+    const state = this.flushes.get(directory);
+    if (!state) return this.start(directory);
+    const retry = () => this.start(directory);
+    state.next ??= state.running.then(retry, retry);
+    return state.next;
+  }
+
+  private start(directory: string): Promise<void> {
+    const state = { running: syncDirectory(directory), next: undefined as Promise<void> | undefined };
+    this.flushes.set(directory, state);
+    const settled = () => {
+      if (this.flushes.get(directory) === state && state.next === undefined) this.flushes.delete(directory);
+    };
+    state.running.then(settled, settled);
+    return state.running;
   }
 }
 
