@@ -85,6 +85,10 @@ function startPerformer(services: Services, dicomwebBaseUrl: string): UpsPerform
       model: () => readModelIdentity(config.model.directory),
       peers: services.dicomwebPeers,
       logger: services.logger,
+      audit: async (event) => {
+        await services.audit.append(event);
+        services.auditForwarder?.send(event);
+      },
     },
     {
       codes: config.ups.workitemCodes,

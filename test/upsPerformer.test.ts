@@ -107,6 +107,12 @@ const finalReport = (uid: string) =>
 /** Requests for the study that reached the PACS through the proxy. */
 const pacsRequestsFor = (studyInstanceUID: string) => proxy.requests.filter((r) => r.url.includes(studyInstanceUID));
 
+/** The AuditEvents of the workitem's retrieves from the PACS. */
+async function retrieveEvents(workitemUID: string) {
+  const { events } = await server.services.audit.search({ count: 1000, offset: 0, entity: `urn:oid:${workitemUID}` });
+  return events.filter((event) => event.subtype?.some((coding) => coding.code === "dicomweb-retrieve"));
+}
+
 async function localInstances(studyInstanceUID: string) {
   const rows = await server.services.db.selectFrom("instances").selectAll().where("study_instance_uid", "=", studyInstanceUID).execute();
   return Promise.all(rows.map(async (row) => ({ row, bytes: await readFile(server.services.files.absolutePath(row.file_path)) })));
@@ -217,6 +223,11 @@ describe("a workitem whose input study only the PACS holds", () => {
     expect(percents.at(-1)).toBe(100);
     expect(value(progress[0], TAG.ProcedureStepProgressDescription)).toBe("retrieving the input study by WADO-RS");
     expect(value(progressItem(done), TAG.ProcedureStepProgress)).toBe("100");
+    // The retrieve is audited as an Import from the PACS, naming the patient, the study and the workitem.
+    const [retrieveEvent] = await retrieveEvents(uid);
+    expect(retrieveEvent).toMatchObject({ action: "C", outcome: "0", type: { code: "110107" } });
+    expect(retrieveEvent!.agent.map((agent) => agent.who?.display)).toEqual(["pacs", expect.any(String)]);
+    expect(retrieveEvent!.entity!.map((entity) => entity.role?.code)).toEqual(["1", "3", "20"]);
   });
 
   it("is pulled from the default peer when the input names only the Study Instance UID", async () => {
@@ -266,6 +277,7 @@ describe("a workitem that cannot be performed is CANCELED with the reason", () =
     const report = await finalReport(uid);
     expect(value(report, TAG.ReasonForCancellation)).toBe(reason);
     expect(await server.services.jobs.listByStudy(missing.studyInstanceUID)).toEqual([]);
+    expect((await retrieveEvents(uid)).map((event) => event.outcome)).toEqual(["8"]);
   });
 
   it("when the study has no frontal image: its job fails, and the workitem carries the job's reason", async () => {

@@ -426,3 +426,50 @@ export function deliveryAttemptEvent(attempt: DeliveryAttemptRecord, source: Aud
     ],
   };
 }
+
+/** A study retrieved from a PACS by WADO-RS for a UPS workitem (src/dicomweb/upsPerformer.ts), for its AuditEvent. */
+export interface StudyRetrieveRecord {
+  studyInstanceUID: string;
+  workitemUID: string;
+  patient?: { patientId: string; issuer?: string } | undefined;
+  /** The peer's name and DICOMweb base URL (never the Retrieve URL: it holds UIDs). */
+  peer: { name: string; baseUrl: string } | undefined;
+  started: Date;
+  finished: Date;
+  outcome: AuditOutcome;
+  outcomeDescription?: string;
+}
+
+/**
+ * The retrieve, a background action (DESIGN §6): DICOM Import (PS3.15 A.5.3.3, DCM 110107), action C; the PACS is
+ * the Source Role ID agent, this service the Destination and the requestor; the entities are the patient (when the
+ * study arrived), the study and the workitem (object-role 20 Job). Outcome 0 stored, 4 to be tried again, 8 failed.
+ */
+export function studyRetrieveEvent(retrieve: StudyRetrieveRecord, source: AuditSource): AuditEvent {
+  const recorded = retrieve.finished.toISOString();
+  const peer = retrieve.peer;
+  return {
+    resourceType: "AuditEvent",
+    type: { system: DCM, code: "110107", display: "Import" },
+    subtype: [{ system: BACKGROUND_ACTION_SYSTEM, code: "dicomweb-retrieve", display: "DICOMweb retrieve for a workitem" }],
+    action: "C",
+    period: { start: retrieve.started.toISOString(), end: recorded },
+    recorded,
+    outcome: retrieve.outcome,
+    ...(retrieve.outcomeDescription !== undefined ? { outcomeDesc: retrieve.outcomeDescription } : {}),
+    agent: [
+      ...(peer ? [{ type: { coding: [SOURCE_ROLE] }, who: { display: peer.name }, requestor: false, network: { address: peer.baseUrl, type: "5" as const } }] : []),
+      { type: { coding: [DESTINATION_ROLE] }, who: { display: source.observer }, requestor: true },
+    ],
+    source: {
+      ...(source.site !== undefined ? { site: source.site } : {}),
+      observer: { display: source.observer },
+      type: [{ system: SECURITY_SOURCE_TYPE, code: "4", display: "Application Server" }],
+    },
+    entity: [
+      ...(retrieve.patient ? [patientEntity(retrieve.patient.patientId, retrieve.patient.issuer)] : []),
+      studyEntity(retrieve.studyInstanceUID),
+      toEntity({ kind: "workitem", workitemUID: retrieve.workitemUID }),
+    ],
+  };
+}

@@ -10,12 +10,14 @@
 import type { DicomJsonDataset, DicomJsonElement } from "../dicom/dicomJson.js";
 import { stringValue } from "../dicom/dicomJson.js";
 import { isValidUid } from "../dicom/uid.js";
+import { AUDIT_OBSERVER, studyRetrieveEvent, type AuditEvent } from "../audit/auditEvent.js";
 import { reportUuid } from "../fhir/reportResources.js";
 import type { Job, JobQueue, ModelIdentity } from "../jobs/jobQueue.js";
 import { PollPause } from "../jobs/pollPause.js";
 import type { StudyTrigger } from "../jobs/studyTrigger.js";
 import type { Logger } from "../log.js";
 import type { Database } from "../store/database.js";
+import { findStudyPatient } from "../store/instanceIndex.js";
 import { RetrieveError, type DicomwebPeers } from "./dicomwebClient.js";
 import { studyURL } from "./urls.js";
 import type { WorkitemRecord } from "./upsStore.js";
@@ -50,6 +52,8 @@ export interface PerformerServices {
   model: () => Promise<ModelIdentity>;
   peers: DicomwebPeers | undefined;
   logger: Logger;
+  /** Records an AuditEvent of a background action (each retrieve from a PACS). */
+  audit: (event: AuditEvent) => Promise<void>;
 }
 
 /** One input study of a workitem (an Input Information Sequence item, Referenced Instances and Access Macro). */
@@ -216,7 +220,7 @@ export class UpsPerformer {
     for (const [index, study] of studies.entries()) {
       if (!(await this.holds(study))) {
         await this.progress(record, 5 + (index * 30) / studies.length, "retrieving the input study by WADO-RS");
-        await this.retrieve(study, signal);
+        await this.retrieve(record.uid, study, signal);
       }
       signal.throwIfAborted();
       jobs.push(await this.services.studyTrigger.studyRequested(study.studyInstanceUID, "ups"));
@@ -247,17 +251,39 @@ export class UpsPerformer {
     return study.sopInstanceUIDs.every((uid) => present.has(uid));
   }
 
-  private async retrieve(study: InputStudy, signal: AbortSignal): Promise<void> {
+  private async retrieve(workitemUID: string, study: InputStudy, signal: AbortSignal): Promise<void> {
     const { peers } = this.services;
     if (!peers) throw new CancelWorkitem("the input study is not held here and no DICOMweb peer is configured (TRRG_DICOMWEB_PEERS_FILE)");
+    const started = new Date();
+    const peer = study.retrieveUrl ? peers.peerFor(study.retrieveUrl) : peers.defaultPeer;
+    const audit = async (outcome: "0" | "4" | "8", description?: string) => {
+      const patient = outcome === "0" ? await findStudyPatient(this.services.db, study.studyInstanceUID) : undefined;
+      const event = studyRetrieveEvent(
+        {
+          studyInstanceUID: study.studyInstanceUID,
+          workitemUID,
+          patient: patient && { patientId: patient.patientId, ...(patient.issuer !== undefined ? { issuer: patient.issuer } : {}) },
+          peer: peer && { name: peer.name, baseUrl: peer.baseUrl },
+          started,
+          finished: new Date(),
+          outcome,
+          ...(description !== undefined ? { outcomeDescription: description } : {}),
+        },
+        { observer: AUDIT_OBSERVER },
+      );
+      await this.services.audit(event);
+    };
     try {
       if (study.retrieveUrl) await peers.retrieveUrl(study.retrieveUrl, { signal });
       else await peers.retrieveStudy(study.studyInstanceUID, { signal });
     } catch (error) {
+      const retryable = !(error instanceof RetrieveError) || error.retryable;
+      await audit(retryable ? "4" : "8", error instanceof Error ? error.message : String(error));
       // A peer that is down or busy is tried again at the next poll; any other failure ends the workitem.
       if (error instanceof RetrieveError && !error.retryable) throw new CancelWorkitem(`the input study could not be retrieved: ${error.message}`);
       throw error;
     }
+    await audit("0");
     if (!(await this.holds(study))) throw new CancelWorkitem("the retrieved study lacks instances the workitem names");
   }
 
