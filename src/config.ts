@@ -16,7 +16,8 @@ export interface Config {
     publicUrl: string | undefined;
   };
   dataDir: string;
-  database: { sqlitePath: string };
+  /** The store: PostgreSQL when postgresUrl is set (scale-out), else the embedded SQLite file. */
+  database: { sqlitePath: string; postgresUrl?: string | undefined };
   storage: {
     instancesDir: string;
     /** STOW-RS refuses new instances with 0xA700 when the volume has less free space than this. */
@@ -259,6 +260,10 @@ const environmentSchema = z.object({
   TRRG_PUBLIC_URL: httpUrl.optional(),
   TRRG_DATA_DIR: z.string().min(1).default("data"),
   TRRG_SQLITE_PATH: z.string().min(1).optional(),
+  TRRG_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/\S+$/, "expected a PostgreSQL connection URL, postgres://user:password@host:port/database")
+    .optional(),
   TRRG_STORAGE_DIR: z.string().min(1).optional(),
   TRRG_STORAGE_MIN_FREE: byteSize.default(256 * 2 ** 20),
   TRRG_STOW_MAX_PART_SIZE: byteSize.default(2 * 2 ** 30),
@@ -570,7 +575,10 @@ export function loadConfig(environment: Environment = process.env): Config {
   return {
     http: { host: env.TRRG_HOST, port: env.TRRG_PORT, publicUrl: env.TRRG_PUBLIC_URL },
     dataDir,
-    database: { sqlitePath: path.resolve(dataDir, env.TRRG_SQLITE_PATH ?? "trrg.sqlite") },
+    database: {
+      sqlitePath: path.resolve(dataDir, env.TRRG_SQLITE_PATH ?? "trrg.sqlite"),
+      ...(env.TRRG_DATABASE_URL ? { postgresUrl: env.TRRG_DATABASE_URL } : {}),
+    },
     storage: {
       instancesDir: path.resolve(dataDir, env.TRRG_STORAGE_DIR ?? "instances"),
       minFreeBytes: env.TRRG_STORAGE_MIN_FREE,
@@ -635,6 +643,7 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ["TRRG_PUBLIC_URL", "external base URL used in RetrieveURL (default: from the request Host)"],
   ["TRRG_DATA_DIR", "data folder for the embedded database and instance files (default ./data)"],
   ["TRRG_SQLITE_PATH", "SQLite database file, relative to the data folder (default trrg.sqlite)"],
+  ["TRRG_DATABASE_URL", "PostgreSQL connection URL (postgres://…): the store lives there instead of in SQLite (default: SQLite)"],
   ["TRRG_STORAGE_DIR", "instance file folder, relative to the data folder (default instances)"],
   ["TRRG_STORAGE_MIN_FREE", "free space kept on the storage volume; below it STOW answers 0xA700 (default 256MiB)"],
   ["TRRG_STOW_MAX_PART_SIZE", "largest instance accepted in one STOW-RS part (default 2GiB)"],

@@ -11,7 +11,7 @@ import type { FhirTarget } from "./fhir/deliveryWorker.js";
 import { JobQueue } from "./jobs/jobQueue.js";
 import { readModelIdentity, StudyTrigger } from "./jobs/studyTrigger.js";
 import { createLogger, type Logger } from "./log.js";
-import { openDatabase, type Database } from "./store/database.js";
+import { openConfiguredDatabase, type Database } from "./store/database.js";
 import { InstanceFileStore } from "./store/fileStore.js";
 import { InstanceIndexWriter } from "./store/instanceIndex.js";
 import { openDicomwebPeers, type DicomwebPeers } from "./dicomweb/dicomwebClient.js";
@@ -69,7 +69,7 @@ async function openAuthorization(config: Config, logger: Logger) {
 export async function openServices(config: Config, logger: Logger = createLogger(config.log.level)): Promise<Services> {
   const files = new InstanceFileStore(config.storage.instancesDir);
   await files.open();
-  const db = await openDatabase(config.database.sqlitePath);
+  const db = await openConfiguredDatabase(config.database);
   try {
     const authorization = await openAuthorization(config, logger);
     const auditForwarder = config.auditSyslog ? new SyslogForwarder(config.auditSyslog, logger) : undefined;

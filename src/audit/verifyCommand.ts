@@ -1,7 +1,7 @@
 // `trrg-gateway audit verify`: recomputes the audit trail's hash chain (DESIGN.md §6) and reports each problem by
 // seq and kind only, never the event's content.
 import type { Config } from "../config.js";
-import { openDatabase } from "../store/database.js";
+import { openConfiguredDatabase } from "../store/database.js";
 import { AuditStore, type AuditHead } from "./auditStore.js";
 
 export interface AuditVerifyOptions {
@@ -17,7 +17,7 @@ export function parseAuditHead(text: string): AuditHead | undefined {
 
 /** Exit code 0 when the chain verifies, 1 when it has problems. */
 export async function runAuditVerify(config: Config, out: NodeJS.WritableStream, options: AuditVerifyOptions = {}): Promise<number> {
-  const db = await openDatabase(config.database.sqlitePath);
+  const db = await openConfiguredDatabase(config.database);
   try {
     const result = await new AuditStore(db).verify(options.expectedHead);
     for (const { seq, problem } of result.problems) out.write(`audit verify: seq ${seq}: ${problem}\n`);

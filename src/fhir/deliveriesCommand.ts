@@ -2,7 +2,7 @@
 // then the deliveries that need a look (pending and rejected, or those of --state), oldest first, one line each
 // with the reason. Reasons can quote the target's OperationOutcome, so this prints to the operator, never to logs.
 import type { Config } from "../config.js";
-import { openDatabase } from "../store/database.js";
+import { openConfiguredDatabase } from "../store/database.js";
 import { DELIVERY_STATES, DeliveryOutbox, deliveryOutboxSettings, type Delivery, type DeliveryState } from "./deliveryOutbox.js";
 
 export interface DeliveriesCommandOptions {
@@ -37,7 +37,7 @@ export async function runDeliveriesCommand(
     err.write(`deliveries: --state must be one of ${DELIVERY_STATES.join(", ")}\n`);
     return 2;
   }
-  const db = await openDatabase(config.database.sqlitePath);
+  const db = await openConfiguredDatabase(config.database);
   try {
     const outbox = new DeliveryOutbox(db, deliveryOutboxSettings(config.fhir.delivery));
     const counts = await outbox.counts();

@@ -1,9 +1,10 @@
-// Opens the embedded SQLite database through Kysely (the same query code later runs on PostgreSQL) and brings
-// its schema up to date.
+// Opens the store through Kysely: the embedded SQLite file, or PostgreSQL for scale-out (one query code path for
+// both), and brings its schema up to date.
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, Migrator, SqliteDialect, sql, type MigrationProvider } from "kysely";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider } from "kysely";
+import pg from "pg";
 import { migrations } from "./migrations.js";
 import type { DatabaseSchema } from "./schema.js";
 
@@ -21,6 +22,25 @@ export async function openDatabase(sqlitePath: string): Promise<Database> {
   connection.pragma("case_sensitive_like = ON");
   const db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: connection }) });
   await migrateToLatest(db);
+  return db;
+}
+
+/** The configured store: PostgreSQL when a URL is given, else SQLite. */
+export async function openConfiguredDatabase(database: { sqlitePath: string; postgresUrl?: string | undefined }): Promise<Database> {
+  return database.postgresUrl ? openPostgresDatabase(database.postgresUrl) : openDatabase(database.sqlitePath);
+}
+
+export async function openPostgresDatabase(url: string): Promise<Database> {
+  // BIGINT (counts, sizes) as JavaScript numbers, as SQLite gives them; they stay far below 2^53.
+  pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await migrateToLatest(db);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
   return db;
 }
 

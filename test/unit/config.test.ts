@@ -14,6 +14,22 @@ describe("loadConfig", () => {
     expect(config.stow.acceptedSopClasses).toBe("any");
   });
 
+  it("keeps the store in SQLite unless a PostgreSQL URL is given, and refuses another kind of URL", () => {
+    expect(loadConfig({}).database.postgresUrl).toBeUndefined();
+    expect(loadConfig({ TRRG_DATABASE_URL: "postgres://trrg@127.0.0.1:5432/trrg" }).database.postgresUrl).toBe("postgres://trrg@127.0.0.1:5432/trrg");
+    expect(() => loadConfig({ TRRG_DATABASE_URL: "mysql://db/trrg" })).toThrow(/TRRG_DATABASE_URL: expected a PostgreSQL connection URL/);
+  });
+
+  it("reads the UPS settings: the performer's codes as CODE^SCHEME, and refuses a bad AE title or code list", () => {
+    const ups = loadConfig({ TRRG_UPS_WORKITEM_CODES: "110005^DCM, CXR-REPORT^99TRRG", TRRG_UPS_AE_TITLE: "AI_MANAGER" }).ups;
+    expect(ups.workitemCodes).toEqual([{ value: "110005", scheme: "DCM" }, { value: "CXR-REPORT", scheme: "99TRRG" }]);
+    expect(ups.aeTitle).toBe("AI_MANAGER");
+    expect(loadConfig({}).ups).toMatchObject({ performer: true, aeTitle: "TRRG_GATEWAY", pollIntervalMs: 2000, concurrency: 2 });
+    expect(() => loadConfig({ TRRG_UPS_WORKITEM_CODES: "110005" })).toThrow(/TRRG_UPS_WORKITEM_CODES: expected CODE\^SCHEME/);
+    expect(() => loadConfig({ TRRG_UPS_AE_TITLE: "A".repeat(17) })).toThrow(/TRRG_UPS_AE_TITLE/);
+    expect(() => loadConfig({ TRRG_UPS_AE_TITLE: "BAD\\AE" })).toThrow(/TRRG_UPS_AE_TITLE/);
+  });
+
   it("reads sizes with units and UID lists", () => {
     const config = loadConfig({
       TRRG_STOW_MAX_PART_SIZE: "512MB",
