@@ -13,7 +13,7 @@ import { readModelIdentity } from "../src/jobs/studyTrigger.js";
 import { BUNDLED_MODEL_DIR } from "../src/inference/modelLocation.js";
 import { loadConfig } from "../src/config.js";
 import { startServer } from "../src/server.js";
-import { openDatabase } from "../src/store/database.js";
+import { openConfiguredDatabase } from "../src/store/database.js";
 import { makeInstance, newUid } from "./fixtures/dicomFactory.js";
 import { SHARED_KEYS_FILE, startTestApp, storeInstances, TEST_CLIENTS, type TestApp } from "./support/testApp.js";
 import { until } from "./support/until.js";
@@ -103,7 +103,7 @@ describe("claim", () => {
   });
 
   it("never gives the same job to two concurrent claimers on separate database connections", async () => {
-    const other = await openDatabase(t.services.config.database.sqlitePath);
+    const other = await openConfiguredDatabase(t.services.config.database);
     try {
       const queues = [new JobQueue(t.services.db, SETTINGS), new JobQueue(other, SETTINGS)];
       const ids = new Set<string>();
@@ -213,7 +213,7 @@ describe("recovery of a job whose worker died", () => {
   it("completes a job whose worker process was killed (SIGKILL) exactly once after a restart", async () => {
     const leaseMs = 400;
     const job = await t.services.jobs.enqueue({ studyInstanceUID: newUid(), model: MODEL, trigger: "command" });
-    const worker = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "support", "jobWorkerProcess.ts"), t.services.config.database.sqlitePath, String(leaseMs)], {
+    const worker = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "support", "jobWorkerProcess.ts"), t.services.config.database.postgresUrl ?? t.services.config.database.sqlitePath, String(leaseMs)], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let output = "";

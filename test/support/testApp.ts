@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Express } from "express";
+import pg from "pg";
 import request from "supertest";
 import type TestAgent from "supertest/lib/agent.js";
 import { createApp } from "../../src/app.js";
@@ -69,10 +70,30 @@ function suiteLogger(): Logger | undefined {
   return file ? createLogger("debug", createWriteStream(file, { flags: "a" })) : undefined;
 }
 
+/**
+ * A new database for one test app on the run's PostgreSQL server (TEST_STORE=postgres), or undefined when the
+ * suite runs on SQLite.
+ */
+async function testDatabaseUrl(dataDir: string): Promise<string | undefined> {
+  const server = process.env.TEST_POSTGRES_URL;
+  if (!server) return undefined;
+  const name = `t_${path.basename(dataDir).replace(/[^A-Za-z0-9]/g, "_").toLowerCase()}`;
+  const client = new pg.Client({ connectionString: server });
+  await client.connect();
+  try {
+    const exists = await client.query("select 1 from pg_database where datname = $1", [name]);
+    if (exists.rowCount === 0) await client.query(`create database "${name}"`);
+  } finally {
+    await client.end();
+  }
+  return `${server.slice(0, server.lastIndexOf("/"))}/${name}`;
+}
+
 /** Starts the app on a new temporary data folder; pass TRRG_DATA_DIR in env to reopen an existing one. */
 export async function startTestApp(env: Record<string, string> = {}, options: { logger?: Logger } = {}): Promise<TestApp> {
   const dataDir = env.TRRG_DATA_DIR ?? (await mkdtemp(path.join(tmpdir(), "trrg-test-")));
   await mkdir(dataDir, { recursive: true });
+  const databaseUrl = await testDatabaseUrl(dataDir);
   const config = loadConfig({
     TRRG_LOG_LEVEL: "silent",
     TRRG_STORAGE_MIN_FREE: "0",
@@ -80,6 +101,7 @@ export async function startTestApp(env: Record<string, string> = {}, options: { 
     TRRG_AUTH_KEYS_FILE: SHARED_KEYS_FILE,
     TRRG_AUTH_CLIENTS_FILE: await writeClients(dataDir),
     TRRG_RATE_LIMIT: "0",
+    ...(databaseUrl ? { TRRG_DATABASE_URL: databaseUrl } : {}),
     ...env,
     TRRG_DATA_DIR: dataDir,
   });
