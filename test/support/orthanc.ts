@@ -4,10 +4,10 @@
 import { spawn } from "node:child_process";
 import { openSync, closeSync } from "node:fs";
 import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { peakRssMiB } from "./processMemory.js";
+import { aptInstall, freePort, runCommand } from "./debianPeers.js";
 
 const ORTHANC_BINARY = "/usr/sbin/Orthanc";
 const PACKAGES = ["orthanc", "orthanc-dicomweb"];
@@ -60,20 +60,6 @@ export interface OrthancAnswer {
   body: unknown;
 }
 
-/** Runs a command, resolving with its output; rejects with the output when it exits non-zero. */
-function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.on("error", reject);
-    child.on("close", (code) =>
-      code === 0 ? resolve(output) : reject(new Error(`${command} ${args.join(" ")} exited with ${code}:\n${output.slice(-LOG_TAIL_CHARS)}`)),
-    );
-  });
-}
-
 async function exists(file: string): Promise<boolean> {
   return access(file).then(
     () => true,
@@ -83,17 +69,10 @@ async function exists(file: string): Promise<boolean> {
 
 /** The DICOMweb plugin's shared library, from the package's own file list; undefined when not installed. */
 async function dicomwebPluginPath(): Promise<string | undefined> {
-  const files = await run("dpkg", ["-L", "orthanc-dicomweb"]).catch(() => "");
+  const files = await runCommand("dpkg", ["-L", "orthanc-dicomweb"]).catch(() => "");
   const libraries = files.split("\n").filter((file) => /\/libOrthancDicomWeb\.so(\.[\d.]+)?$/.test(file));
   // Prefer the unversioned name in the plugins folder, as Debian's own /etc/orthanc/orthanc.json does.
   return libraries.find((file) => file.endsWith(".so")) ?? libraries[0];
-}
-
-/** apt-get as root, through sudo for anyone else. */
-function aptGet(args: string[]): Promise<string> {
-  const command = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-o", "DPkg::Lock::Timeout=300", ...args];
-  const asRoot = process.getuid?.() === 0;
-  return asRoot ? run(command[0]!, command.slice(1)) : run("sudo", ["-n", ...command]);
 }
 
 /**
@@ -102,16 +81,10 @@ function aptGet(args: string[]): Promise<string> {
  * anyway, as the instances here run on their own ports and storage.
  */
 async function installOrthanc(): Promise<void> {
-  try {
-    await aptGet(["install", "-y", "-q", ...PACKAGES]);
-  } catch {
-    // A machine that never ran apt-get update has no package lists yet.
-    await aptGet(["update", "-q"]);
-    await aptGet(["install", "-y", "-q", ...PACKAGES]);
-  }
+  await aptInstall(PACKAGES);
   const sudo = process.getuid?.() === 0 ? [] : ["sudo", "-n"];
   const [command, ...args] = [...sudo, "service", "orthanc", "stop"];
-  await run(command!, args).catch(() => undefined);
+  await runCommand(command!, args).catch(() => undefined);
 }
 
 /** The Orthanc binary and DICOMweb plugin, installed first if either is missing. */
@@ -123,18 +96,6 @@ export async function ensureOrthanc(): Promise<{ binary: string; plugin: string 
   }
   if (!plugin || !(await exists(ORTHANC_BINARY))) throw new Error(`Orthanc is not usable after installing ${PACKAGES.join(" ")}`);
   return { binary: ORTHANC_BINARY, plugin };
-}
-
-/** A TCP port free on loopback right now (Orthanc takes it a moment later). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 }
 
 function orthancConfiguration(storageDir: string, httpPort: number, dicomPort: number, plugin: string, peers: Record<string, DicomWebPeer>) {

@@ -3,9 +3,9 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { chmod, chown, mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
+import { aptInstall, freePort } from "./debianPeers.js";
 
 export interface RunningPostgres {
   /** postgres://… of the test database. */
@@ -22,31 +22,13 @@ function binDir(): string | undefined {
 }
 
 /** Installs Debian's postgresql when its binaries are missing; returns their folder. */
-export function ensurePostgres(): string {
+export async function ensurePostgres(): Promise<string> {
   const found = binDir();
   if (found) return found;
-  const sudo = userInfo().uid === 0 ? [] : ["sudo"];
-  const run = (args: string[]) => execFileSync(sudo[0] ?? args[0]!, sudo.length ? args : args.slice(1), { stdio: "ignore", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-  try {
-    run(["apt-get", "install", "-y", "-qq", "postgresql"]);
-  } catch {
-    run(["apt-get", "update", "-qq"]);
-    run(["apt-get", "install", "-y", "-qq", "postgresql"]);
-  }
+  await aptInstall(["postgresql"]);
   const installed = binDir();
   if (!installed) throw new Error("postgresql was installed but its initdb was not found under /usr/lib/postgresql");
   return installed;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 /** PostgreSQL refuses to run as root: as root, the server runs as Debian's postgres user. */
@@ -61,7 +43,7 @@ function run(command: string, args: string[]): void {
 }
 
 export async function startPostgres(): Promise<RunningPostgres> {
-  const bin = ensurePostgres();
+  const bin = await ensurePostgres();
   const dir = await mkdtemp(path.join(tmpdir(), "trrg-postgres-"));
   if (userInfo().uid === 0) {
     const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim());
