@@ -223,7 +223,8 @@ interface ParsedQuery {
 
 const CONTROL_PARAMETERS = new Set(["includefield", "limit", "offset", "fuzzymatching"]);
 
-function parseCount(name: string, value: string, minimum: number): number {
+/** A limit or offset query value (PS3.18 §8.3.4.4): a whole number of at least `minimum`. */
+export function parseCount(name: string, value: string, minimum: number): number {
   if (!/^\d{1,9}$/.test(value.trim()) || Number(value) < minimum) {
     throw badRequest(`${name} must be an integer of at least ${minimum}`);
   }

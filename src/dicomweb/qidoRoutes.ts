@@ -3,6 +3,7 @@ import type { Request, Response, Router } from "express";
 import type { AuditEntity } from "../audit/accessRecord.js";
 import { warningHeader } from "../http/errors.js";
 import { negotiate } from "../http/negotiation.js";
+import { queryParameters, queryString } from "../http/queryString.js";
 import type { Services } from "../services.js";
 import type { Database } from "../store/database.js";
 import { dicomwebBaseUrl } from "./baseUrl.js";
@@ -19,12 +20,6 @@ import {
 
 type Search = (db: Database, request: SearchRequest, settings: SearchSettings) => Promise<SearchResult>;
 
-/** The decoded query parameters in request order, repeats kept (includefield may repeat). */
-function queryParameters(req: Request): [string, string][] {
-  const start = req.originalUrl.indexOf("?");
-  return start < 0 ? [] : [...new URLSearchParams(req.originalUrl.slice(start + 1))];
-}
-
 function pathParameter(req: Request, name: string): string | undefined {
   const value = req.params[name];
   return typeof value === "string" ? value : undefined;
@@ -32,9 +27,8 @@ function pathParameter(req: Request, name: string): string | undefined {
 
 /** BALP query entity: the query string; and the patient when the search names one. */
 function searchAuditEntities(req: Request): AuditEntity[] {
-  const start = req.originalUrl.indexOf("?");
-  const entities: AuditEntity[] = [{ kind: "query", query: start < 0 ? "" : req.originalUrl.slice(start + 1) }];
-  const patientId = new URLSearchParams(start < 0 ? "" : req.originalUrl.slice(start + 1)).get("PatientID") ?? req.access?.patient;
+  const entities: AuditEntity[] = [{ kind: "query", query: queryString(req) }];
+  const patientId = new URLSearchParams(queryString(req)).get("PatientID") ?? req.access?.patient;
   if (patientId) entities.push({ kind: "patient", patientId });
   const study = pathParameter(req, "study");
   if (study) entities.push({ kind: "study", studyInstanceUID: study });

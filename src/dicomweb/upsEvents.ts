@@ -8,7 +8,7 @@
 import type { WebSocket } from "ws";
 import type { DicomJsonDataset, DicomJsonElement } from "../dicom/dicomJson.js";
 import type { Logger } from "../log.js";
-import { TAG, UPS_EVENT_SOP_CLASS, type ProcedureStepState } from "./upsWorkitem.js";
+import { GLOBAL_SUBSCRIPTION_UID, TAG, UPS_EVENT_SOP_CLASS, type ProcedureStepState } from "./upsWorkitem.js";
 
 /** Event Type ID (0000,1002) of UPS event reports (PS3.4 Table CC.2.4-1). */
 export const UPS_EVENT_TYPE = {
@@ -63,14 +63,12 @@ export function progressReport(workitemUid: string, dataset: DicomJsonDataset): 
 /** The worklist's own status (event type 4), sent to every open channel, e.g. GOING DOWN at shutdown. */
 export function scpStatusReport(status: "GOING DOWN" | "RESTARTED"): UpsEvent {
   return {
-    workitemUid: GLOBAL_EVENT_UID,
+    // SCP Status Change reports name the worklist, not a workitem (PS3.4 CC.2.4.2).
+    workitemUid: GLOBAL_SUBSCRIPTION_UID,
     type: UPS_EVENT_TYPE.scpStatusChange,
     attributes: { "00741242": cs(status), "00741244": cs("WARM START"), "00741246": cs("WARM START") },
   };
 }
-
-/** SCP Status Change reports name the worklist, not a workitem (PS3.4 CC.2.4.2). */
-const GLOBAL_EVENT_UID = "1.2.840.10008.5.1.4.34.5";
 
 export class UpsEventChannels {
   private readonly channels = new Map<string, WebSocket>();

@@ -6,6 +6,7 @@ import type { DicomJsonDataset } from "../dicom/dicomJson.js";
 import { stringValue } from "../dicom/dicomJson.js";
 import { warningHeader } from "../http/errors.js";
 import { negotiate } from "../http/negotiation.js";
+import { queryParameters, queryString } from "../http/queryString.js";
 import type { Services } from "../services.js";
 import { dicomwebBaseUrl } from "./baseUrl.js";
 import { notAcceptable, unsupportedMediaType } from "./errors.js";
@@ -20,18 +21,12 @@ function requesterOf(req: Request): Requester {
   return { clientId: req.access?.clientId, patientId: req.access?.patient };
 }
 
-/** The raw query string: UPS-RS puts bare UIDs there (?{workitem}, ?{transaction-uid}). */
-function rawQuery(req: Request): string {
-  const start = req.originalUrl.indexOf("?");
-  return start < 0 ? "" : req.originalUrl.slice(start + 1);
-}
-
 /**
  * A UID given as the whole query string (PS3.18 §11.4.1.1 "/workitems?{workitem}", §11.6.1 "?{transaction-uid}"),
  * or, as many clients send it, as a named parameter.
  */
 function queryUid(req: Request, names: readonly string[]): string | undefined {
-  const query = rawQuery(req);
+  const query = queryString(req);
   if (query === "") return undefined;
   if (/^[0-9.]+$/.test(query)) return query;
   const params = new URLSearchParams(query);
@@ -95,9 +90,8 @@ export function registerUpsRoutes(router: Router, services: Services): void {
   });
 
   router.get("/workitems", async (req, res) => {
-    const query = [...new URLSearchParams(rawQuery(req))];
-    const result = await worklist.search(query, requesterOf(req));
-    audit(res, { kind: "query", query: rawQuery(req) }, ...(req.access?.patient ? [{ kind: "patient" as const, patientId: req.access.patient }] : []));
+    const result = await worklist.search(queryParameters(req), requesterOf(req));
+    audit(res, { kind: "query", query: queryString(req) }, ...(req.access?.patient ? [{ kind: "patient" as const, patientId: req.access.patient }] : []));
     for (const warning of result.warnings) res.append("Warning", warningHeader(warning));
     sendDatasets(req, res, result.matches);
   });
@@ -135,7 +129,7 @@ export function registerUpsRoutes(router: Router, services: Services): void {
   });
 
   router.post("/workitems/:workitem/subscribers/:aetitle", async (req, res) => {
-    const params = new URLSearchParams(rawQuery(req));
+    const params = new URLSearchParams(queryString(req));
     const lock = params.get("deletionlock");
     if (lock !== null && !/^(true|false)$/i.test(lock)) throw new UpsError(400, "The request is not valid.", "deletionlock must be true or false");
     const target = param(req, "workitem");

@@ -9,7 +9,7 @@ import { isValidUid } from "../dicom/uid.js";
 import type { Database } from "../store/database.js";
 import { addMatchingKey, emptyMatchTree, matchesDataset, type MatchTree } from "./datasetMatching.js";
 import { badRequest } from "./errors.js";
-import { FUZZY_MATCHING_WARNING, MORE_RESULTS_WARNING } from "./qido.js";
+import { FUZZY_MATCHING_WARNING, MORE_RESULTS_WARNING, parseCount } from "./qido.js";
 import { cancelRequestedReport, progressReport, stateReport, type UpsEvent, type UpsEventChannels } from "./upsEvents.js";
 import { UpsStore, type Subscription, type WorkitemChange, type WorkitemRecord } from "./upsStore.js";
 import {
@@ -154,8 +154,8 @@ export class Worklist {
     let states: ProcedureStepState[] | undefined;
     for (const [name, value] of query) {
       if (CONTROL_PARAMETERS.has(name)) {
-        if (name === "limit") limit = Math.min(this.settings.maxResults, count(name, value, 1));
-        if (name === "offset") offset = count(name, value, 0);
+        if (name === "limit") limit = Math.min(this.settings.maxResults, parseCount(name, value, 1));
+        if (name === "offset") offset = parseCount(name, value, 0);
         if (name === "fuzzymatching" && value.toLowerCase() === "true" && !warnings.includes(FUZZY_MATCHING_WARNING)) warnings.push(FUZZY_MATCHING_WARNING);
         continue; // includefield: every attribute of a workitem is returned anyway
       }
@@ -339,9 +339,4 @@ export class Worklist {
     }
     throw new UpsError(409, UPS_WARNING.inconsistentState, "the workitem kept changing; try again");
   }
-}
-
-function count(name: string, value: string, minimum: number): number {
-  if (!/^\d{1,9}$/.test(value.trim()) || Number(value) < minimum) throw badRequest(`${name} must be an integer of at least ${minimum}`);
-  return Number(value);
 }

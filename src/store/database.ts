@@ -30,9 +30,11 @@ export async function openConfiguredDatabase(database: { sqlitePath: string; pos
   return database.postgresUrl ? openPostgresDatabase(database.postgresUrl) : openDatabase(database.sqlitePath);
 }
 
+// BIGINT (counts, sizes) as JavaScript numbers, as SQLite gives them; they stay far below 2^53. Set once, for the
+// process: the parser table is pg's own global.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
 export async function openPostgresDatabase(url: string): Promise<Database> {
-  // BIGINT (counts, sizes) as JavaScript numbers, as SQLite gives them; they stay far below 2^53.
-  pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
   try {
