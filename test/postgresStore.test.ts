@@ -1,9 +1,13 @@
 // The store on PostgreSQL (TRRG_DATABASE_URL): the same app and query code as on SQLite, over a real PostgreSQL
 // server from Debian (test/support/postgres.ts). A first slice of the whole-suite run on PostgreSQL (issue 9).
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { applicationActivityEvent, AUDIT_OBSERVER } from "../src/audit/auditEvent.js";
+import { AuditStore } from "../src/audit/auditStore.js";
 import type { DicomJsonDataset } from "../src/dicom/dicomJson.js";
 import { TAG } from "../src/dicomweb/upsWorkitem.js";
 import { publishReport } from "../src/fhir/publishReport.js";
+import { openPostgresDatabase } from "../src/store/database.js";
 import { makeInstance, newUid } from "./fixtures/dicomFactory.js";
 import { makePipelineResult } from "./fixtures/pipelineResult.js";
 import { startPostgres, type RunningPostgres } from "./support/postgres.js";
@@ -53,6 +57,18 @@ describe("the store on PostgreSQL", () => {
     expect(res.body.total).toBe(1);
   });
 
+  it("publishes reports of several studies at once, all sharing one Device, each saved whole at the first try", async () => {
+    const studies = Array.from({ length: 6 }, () => newUid());
+    // Fresh Device content: the concurrent saves all find it absent, the race an insert-then-lock must survive.
+    const base = makePipelineResult();
+    const result = { ...base, model: { ...base.model, manifestSha256: randomBytes(32).toString("hex") } };
+    await Promise.all(studies.map((study) => publishReport(t.services.db, t.services.config.fhir, result, { studyInstanceUID: study, patientId: "PG-RACE" })));
+    for (const study of studies) {
+      const res = await t.api.get(`/fhir/DiagnosticReport?study-instance-uid=${study}&_include=DiagnosticReport:result`).expect(200);
+      expect(res.body.total).toBe(1);
+    }
+  });
+
   it("runs the UPS-RS worklist: create, search, a claim raced by six clients", async () => {
     const dataset = scheduledWorkitem({ [TAG.PatientID]: { vr: "LO", Value: ["PG-UPS"] }, [TAG.InputInformationSequence]: { vr: "SQ", Value: [inputStudy(newUid())] } });
     const created = await t.api.post("/dicomweb/workitems").set("Content-Type", "application/dicom+json").send(JSON.stringify(dataset)).expect(201);
@@ -68,6 +84,23 @@ describe("the store on PostgreSQL", () => {
       ),
     );
     expect(claims.map((c) => c.status).sort()).toEqual([200, 409, 409, 409, 409, 409]);
+  });
+
+  it("chains audit events appended by several processes' stores at once without losing one", async () => {
+    const others = await Promise.all([1, 2, 3].map(() => openPostgresDatabase(t.services.config.database.postgresUrl!)));
+    try {
+      const stores = [t.services.audit, ...others.map((db) => new AuditStore(db))];
+      const before = await t.services.audit.verify();
+      const event = applicationActivityEvent("start", { observer: AUDIT_OBSERVER });
+      const heads = [];
+      for (let round = 0; round < 10; round++) heads.push(...(await Promise.all(stores.map((store) => store.append(event)))));
+      expect(new Set(heads.map((h) => h.seq)).size).toBe(40);
+      const after = await t.services.audit.verify();
+      expect(after.ok).toBe(true);
+      expect(after.checked - before.checked).toBeGreaterThanOrEqual(40);
+    } finally {
+      await Promise.all(others.map((db) => db.destroy()));
+    }
   });
 
   it("keeps the audit trail's hash chain whole", async () => {

@@ -1,7 +1,7 @@
 // The audit trail: FHIR R4 AuditEvents stored append-only in seq order 1, 2, 3… with a hash chain
 // (src/audit/hashChain.ts), searched newest first. DESIGN.md §6 "Audit".
 import { sql, type SqlBool } from "kysely";
-import type { Database } from "../store/database.js";
+import { isPostgres, type Database } from "../store/database.js";
 import { GroupCommitQueue } from "../store/groupCommit.js";
 import type { AuditEventTable } from "../store/schema.js";
 import {
@@ -138,6 +138,9 @@ interface PreparedAppend {
 
 const VERIFY_BATCH = 1000;
 
+/** The advisory lock key that serializes appends to the chain on PostgreSQL (any fixed number: "trrg" in ASCII). */
+const AUDIT_CHAIN_LOCK = 0x74727267;
+
 export class AuditStore {
   private readonly queue: GroupCommitQueue<PreparedAppend, AuditHead>;
 
@@ -147,8 +150,9 @@ export class AuditStore {
 
   /**
    * Appends an event (its `id`, if any, is dropped: the id is the seq). Appends are serialized in this process
-   * and grouped (GroupCommitQueue); each transaction reads the newest row before chaining onto it. A second
-   * process writing the same table can only make an insert fail on the seq primary key, never fork the chain.
+   * and grouped (GroupCommitQueue); each transaction reads the newest row before chaining onto it. Across
+   * processes (replicas and workers on one PostgreSQL) a transaction-scoped advisory lock serializes the
+   * appends; on SQLite the write lock does. Either way the seq primary key keeps the chain from forking.
    */
   append(event: AuditEvent): Promise<AuditHead> {
     const body: AuditEvent = { ...event };
@@ -158,6 +162,7 @@ export class AuditStore {
 
   private commit(group: PreparedAppend[]): Promise<AuditHead[]> {
     return this.db.transaction().execute(async (trx) => {
+      if (isPostgres(trx)) await sql`select pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK}::bigint)`.execute(trx);
       const last = await trx.selectFrom("audit_events").select(["seq", "hash"]).orderBy("seq", "desc").limit(1).executeTakeFirst();
       let head: AuditHead = last ? { seq: Number(last.seq), hash: last.hash } : { seq: 0, hash: GENESIS_HASH };
       const heads: AuditHead[] = [];

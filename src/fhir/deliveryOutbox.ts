@@ -7,9 +7,9 @@
 // its lease expires. Nothing is ever dropped: a row ends only delivered or rejected (the target refused it).
 import { randomUUID } from "node:crypto";
 import type { Bundle, OperationOutcome } from "@medplum/fhirtypes";
-import { PostgresAdapter, type Selectable, type Transaction } from "kysely";
+import type { Selectable, Transaction } from "kysely";
 import type { FhirDeliveryConfig } from "../config.js";
-import type { Database } from "../store/database.js";
+import { isPostgres, type Database } from "../store/database.js";
 import type { DatabaseSchema, FhirDeliveryTable } from "../store/schema.js";
 
 export type DeliveryState = FhirDeliveryTable["state"];
@@ -223,7 +223,7 @@ export class DeliveryOutbox {
       .orderBy("next_attempt_at")
       .orderBy("created_at")
       .limit(1);
-    if (this.db.getExecutor().adapter instanceof PostgresAdapter) oldestDue = oldestDue.forUpdate().skipLocked();
+    if (isPostgres(this.db)) oldestDue = oldestDue.forUpdate().skipLocked();
     const row = await this.db
       .updateTable("fhir_deliveries")
       .set((eb) => ({

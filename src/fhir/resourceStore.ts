@@ -3,7 +3,7 @@
 // changed keeps its version; a changed one gets the next versionId (R4 resource.html#Meta).
 import type { Resource } from "@medplum/fhirtypes";
 import { sql, type Expression, type ExpressionBuilder, type SqlBool, type Transaction } from "kysely";
-import type { Database } from "../store/database.js";
+import { isPostgres, type Database } from "../store/database.js";
 import type { DatabaseSchema } from "../store/schema.js";
 import { indexRows, type SupportedResourceType } from "./searchIndex.js";
 import type { Alternative, Criterion, Inclusion, ResourceSearch } from "./searchRequest.js";
@@ -32,37 +32,45 @@ export interface SavedResource {
   changed: boolean;
 }
 
+function withVersion(resource: Resource, versionId: number, now: string): Resource {
+  return { ...resource, meta: { ...resource.meta, versionId: String(versionId), lastUpdated: now } } as Resource;
+}
+
+async function writeIndex(tx: Transaction<DatabaseSchema>, saved: Resource, seq: number): Promise<void> {
+  const rows = indexRows(saved).map((r) => ({ ...r, resource_seq: seq }));
+  if (rows.length > 0) await tx.insertInto("fhir_search_index").values(rows).execute();
+}
+
+// Insert first, and only on conflict read the stored row under a row lock: two jobs saving the same resource at
+// once (say, the Patient two studies share) then queue on the row instead of both reading "absent" and racing to
+// insert, which PostgreSQL's READ COMMITTED would allow.
 async function saveOne(tx: Transaction<DatabaseSchema>, resource: Resource, now: string): Promise<SavedResource> {
   const type = resource.resourceType;
   const id = resource.id as string;
-  const existing = await tx
-    .selectFrom("fhir_resources")
-    .select(["seq", "version_id", "content"])
-    .where("resource_type", "=", type)
-    .where("id", "=", id)
+  const first = withVersion(resource, 1, now);
+  const inserted = await tx
+    .insertInto("fhir_resources")
+    .values({ resource_type: type, id, version_id: 1, last_updated: now, content: JSON.stringify(first) })
+    .onConflict((oc) => oc.columns(["resource_type", "id"]).doNothing())
+    .returning("seq")
     .executeTakeFirst();
-  if (existing) {
-    const stored = JSON.parse(existing.content) as Resource;
-    if (withoutVersion(stored) === withoutVersion(resource)) return { resource: stored, changed: false };
+  if (inserted) {
+    await writeIndex(tx, first, inserted.seq);
+    return { resource: first, changed: true };
   }
-  const versionId = (existing?.version_id ?? 0) + 1;
-  const saved = { ...resource, meta: { ...resource.meta, versionId: String(versionId), lastUpdated: now } } as Resource;
-  const content = JSON.stringify(saved);
-  let seq: number;
-  if (existing) {
-    await tx.updateTable("fhir_resources").set({ version_id: versionId, last_updated: now, content }).where("seq", "=", existing.seq).execute();
-    await tx.deleteFrom("fhir_search_index").where("resource_seq", "=", existing.seq).execute();
-    seq = existing.seq;
-  } else {
-    const row = await tx
-      .insertInto("fhir_resources")
-      .values({ resource_type: type, id, version_id: versionId, last_updated: now, content })
-      .returning("seq")
-      .executeTakeFirstOrThrow();
-    seq = row.seq;
-  }
-  const rows = indexRows(saved).map((r) => ({ ...r, resource_seq: seq }));
-  if (rows.length > 0) await tx.insertInto("fhir_search_index").values(rows).execute();
+  let storedRow = tx.selectFrom("fhir_resources").select(["seq", "version_id", "content"]).where("resource_type", "=", type).where("id", "=", id);
+  if (isPostgres(tx)) storedRow = storedRow.forUpdate();
+  const existing = await storedRow.executeTakeFirstOrThrow();
+  const stored = JSON.parse(existing.content) as Resource;
+  if (withoutVersion(stored) === withoutVersion(resource)) return { resource: stored, changed: false };
+  const saved = withVersion(resource, existing.version_id + 1, now);
+  await tx
+    .updateTable("fhir_resources")
+    .set({ version_id: existing.version_id + 1, last_updated: now, content: JSON.stringify(saved) })
+    .where("seq", "=", existing.seq)
+    .execute();
+  await tx.deleteFrom("fhir_search_index").where("resource_seq", "=", existing.seq).execute();
+  await writeIndex(tx, saved, existing.seq);
   return { resource: saved, changed: true };
 }
 

@@ -4,8 +4,8 @@
 // guarded by a WHERE on the expected state and lease, so two workers — in this process or another — never hold
 // the same job, and a worker that lost its lease cannot overwrite what its successor did.
 import { randomUUID } from "node:crypto";
-import { PostgresAdapter, type Selectable, type Transaction } from "kysely";
-import type { Database } from "../store/database.js";
+import type { Selectable, Transaction } from "kysely";
+import { isPostgres, type Database } from "../store/database.js";
 import { GroupCommitQueue } from "../store/groupCommit.js";
 import type { DatabaseSchema, JobTable } from "../store/schema.js";
 
@@ -244,7 +244,7 @@ export class JobQueue {
       .orderBy("run_after")
       .orderBy("created_at")
       .limit(1);
-    if (this.db.getExecutor().adapter instanceof PostgresAdapter) oldestDue = oldestDue.forUpdate().skipLocked();
+    if (isPostgres(this.db)) oldestDue = oldestDue.forUpdate().skipLocked();
     const row = await this.db
       .updateTable("jobs")
       .set((eb) => ({

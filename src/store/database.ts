@@ -3,7 +3,7 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider } from "kysely";
+import { Kysely, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, sql, type MigrationProvider, type Transaction } from "kysely";
 import pg from "pg";
 import { migrations } from "./migrations.js";
 import type { DatabaseSchema } from "./schema.js";
@@ -59,4 +59,12 @@ async function migrateToLatest(db: Database): Promise<void> {
 /** A trivial round trip, for readiness checks. */
 export async function pingDatabase(db: Database): Promise<void> {
   await sql`select 1`.execute(db);
+}
+
+/**
+ * Whether the store is PostgreSQL, where concurrent transactions need locks (`SELECT ... FOR UPDATE`, advisory
+ * locks) to read then write safely; SQLite has neither and serializes every writer anyway.
+ */
+export function isPostgres(db: Kysely<DatabaseSchema> | Transaction<DatabaseSchema>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
 }
