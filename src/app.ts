@@ -9,6 +9,8 @@ import { dicomwebRoutes } from "./dicomweb/routes.js";
 import { fhirRoutes } from "./fhir/fhirRoutes.js";
 import { errorHandler, sendError } from "./http/errors.js";
 import { healthRoutes } from "./http/healthRoutes.js";
+import { recordHttpRequests } from "./http/metrics.js";
+import { metricsRoutes } from "./http/metricsRoutes.js";
 import { cors, rateLimitFailedAuthentication, rateLimitPerClient, securityHeaders } from "./http/protection.js";
 import { requestLog } from "./http/requestLog.js";
 import { jobRoutes } from "./jobs/jobRoutes.js";
@@ -21,9 +23,11 @@ export function createApp(services: Services): Express {
   const app = express();
   app.disable("x-powered-by");
   app.use(requestLog(logger));
+  app.use(recordHttpRequests(services.metrics));
   app.use(securityHeaders());
   app.use(cors(config.corsOrigins));
   app.use(healthRoutes(services));
+  app.use(metricsRoutes(services));
   app.use(smartConfigurationRoutes(services));
   // Every request from here on leaves one AuditEvent, refusals included (DESIGN §6).
   app.use(auditRequests(services.audit, AUDIT_OBSERVER, logger, services.auditForwarder));

@@ -38,6 +38,8 @@ export interface Config {
   rateLimitPerMinute: number;
   /** Where a copy of every AuditEvent goes as RFC 5424 syslog (udp:// or tcp://), if anywhere. */
   auditSyslog: URL | undefined;
+  /** GET /metrics: open when bearerToken is undefined, else a scrape must send it as its bearer token. */
+  metrics: { bearerToken: string | undefined };
   jobs: JobsConfig;
   model: ModelConfig;
   fhir: FhirConfig;
@@ -152,6 +154,15 @@ export interface JobsConfig {
   retryCapMs: number;
   /** How long a claimed job stays leased without a heartbeat; a dead worker's job is taken back after it. */
   leaseMs: number;
+  /**
+   * Redis (redis://…) for BullMQ dispatch: `serve` replicas queue, `trrg-gateway worker` processes run the jobs.
+   * Without it the embedded queue is polled by whoever runs jobs. Either way the store holds the jobs' state.
+   */
+  redisUrl?: string;
+  /** The BullMQ key prefix: deployments that share one Redis each take their own. */
+  redisPrefix: string;
+  /** `trrg-gateway worker`: the port of its /healthz, /readyz and /metrics. */
+  workerPort: number;
 }
 
 export interface AuthConfig {
@@ -290,6 +301,10 @@ const environmentSchema = z.object({
     }
     return url;
   }).optional(),
+  TRRG_METRICS_BEARER: z
+    .string()
+    .regex(/^[\w.~+/-]{16,}=*$/, "expected a bearer token of at least 16 characters from A-Z a-z 0-9 - . _ ~ + / (RFC 6750)")
+    .optional(),
   TRRG_JOB_QUIET_PERIOD: duration(0, 24 * 3_600_000).default(30_000),
   TRRG_UPS_WORKLIST_LABEL: z.string().trim().min(1).max(64).default("TRRG CHEST X-RAY REPORTS"),
   TRRG_UPS_PERFORMER: z.enum(["on", "off"]).default("on"),
@@ -312,6 +327,15 @@ const environmentSchema = z.object({
   TRRG_JOB_RETRY_BASE: duration(0, 24 * 3_600_000).default(10_000),
   TRRG_JOB_RETRY_CAP: duration(0, 7 * 24 * 3_600_000).default(600_000),
   TRRG_JOB_LEASE: duration(100, 24 * 3_600_000).default(60_000),
+  TRRG_REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/\S+$/, "expected a Redis URL, redis://[:password@]host:port[/db] (rediss:// for TLS)")
+    .optional(),
+  TRRG_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, "expected 1 to 64 letters, digits, '_', '.' or '-'")
+    .default("bull"),
+  TRRG_WORKER_PORT: integer(0, 65535).default(9464),
   TRRG_MODEL_DIR: z.string().min(1).optional(),
   TRRG_EXECUTION_PROVIDERS: z
     .string()
@@ -603,6 +627,7 @@ export function loadConfig(environment: Environment = process.env): Config {
     corsOrigins,
     rateLimitPerMinute: env.TRRG_RATE_LIMIT,
     auditSyslog: env.TRRG_AUDIT_SYSLOG,
+    metrics: { bearerToken: env.TRRG_METRICS_BEARER },
     jobs: {
       quietPeriodMs: env.TRRG_JOB_QUIET_PERIOD,
       concurrency: env.TRRG_JOB_CONCURRENCY,
@@ -610,6 +635,9 @@ export function loadConfig(environment: Environment = process.env): Config {
       retryBaseMs: env.TRRG_JOB_RETRY_BASE,
       retryCapMs: env.TRRG_JOB_RETRY_CAP,
       leaseMs: env.TRRG_JOB_LEASE,
+      ...(env.TRRG_REDIS_URL ? { redisUrl: env.TRRG_REDIS_URL } : {}),
+      redisPrefix: env.TRRG_REDIS_PREFIX,
+      workerPort: env.TRRG_WORKER_PORT,
     },
     model: {
       directory: env.TRRG_MODEL_DIR ? path.resolve(env.TRRG_MODEL_DIR) : BUNDLED_MODEL_DIR,
@@ -663,6 +691,7 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ["TRRG_CORS_ORIGINS", "comma-separated browser origins allowed by CORS (default none: CORS closed)"],
   ["TRRG_RATE_LIMIT", "requests per minute per client, 0 for no limit (default 1200)"],
   ["TRRG_AUDIT_SYSLOG", "also send every AuditEvent to this RFC 5424 syslog collector: udp://host:514 or tcp://host:601"],
+  ["TRRG_METRICS_BEARER", "bearer token a Prometheus scrape of /metrics must send, 16+ characters (default: /metrics is open; it holds no patient data)"],
   ["TRRG_UPS_WORKLIST_LABEL", "Worklist Label given to UPS workitems created without one (default TRRG CHEST X-RAY REPORTS)"],
   ["TRRG_UPS_PERFORMER", "on: claim and perform UPS workitems that ask for a report; off: only serve the worklist (default on)"],
   ["TRRG_UPS_AE_TITLE", "the performer's AE title, marking the workitems it holds (default TRRG_GATEWAY)"],
@@ -675,6 +704,9 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ["TRRG_JOB_RETRY_BASE", "wait before the first retry, doubled for each next one (default 10s)"],
   ["TRRG_JOB_RETRY_CAP", "longest wait between retries (default 10m)"],
   ["TRRG_JOB_LEASE", "a running job whose worker sent no heartbeat for this long is taken back and run again (default 60s)"],
+  ["TRRG_REDIS_URL", "Redis URL (redis://…): report jobs are dispatched over BullMQ to `trrg-gateway worker` processes (default: the embedded queue)"],
+  ["TRRG_REDIS_PREFIX", "prefix of the BullMQ keys in Redis, one per deployment sharing a Redis (default bull)"],
+  ["TRRG_WORKER_PORT", "port of a `trrg-gateway worker` process's /healthz, /readyz and /metrics (default 9464)"],
   ["TRRG_MODEL_DIR", "model set folder: manifest.json, ONNX stages, tokenizer.json (default the bundled models/trrg-mini)"],
   ["TRRG_EXECUTION_PROVIDERS", "ONNX Runtime providers in order: cpu, or cuda,cpu (falls back to the CPU with a warning; default cpu)"],
   ["TRRG_INTRA_OP_THREADS", "threads inside one ONNX operator, 0 for ONNX Runtime's choice (default 0)"],

@@ -9,15 +9,20 @@ import { runLabelCommand } from "./findings/labelCommand.js";
 import { runPhantomCommand } from "./phantom/phantomCommand.js";
 import { BUNDLED_MODEL_DIR } from "./inference/modelLocation.js";
 import { runReportCommand } from "./pipeline/reportCommand.js";
-import { closeReportModel, openReportModel, studyJobHandler } from "./pipeline/studyJob.js";
-import { createLogger } from "./log.js";
+import { closeReportModel, openReportModel, studyJobHandler, type ReportModel } from "./pipeline/studyJob.js";
+import { createLogger, type Logger } from "./log.js";
 import { startServer } from "./server.js";
+import { startWorker } from "./worker.js";
 
 const USAGE = `trrg-gateway: DICOMweb gateway that turns chest X-rays into preliminary FHIR radiology reports
 
 Usage:
   trrg-gateway serve                  run the HTTP service (DICOMweb under /dicomweb, FHIR under /fhir,
-                                      the embedded OAuth 2.0 server under /oauth2, /healthz, /readyz)
+                                      the embedded OAuth 2.0 server under /oauth2, /healthz, /readyz);
+                                      with TRRG_REDIS_URL it queues report jobs for worker processes
+  trrg-gateway worker                 run report jobs only (its own model sessions): from Redis when
+                                      TRRG_REDIS_URL is set, else from the shared store; probes on
+                                      TRRG_WORKER_PORT
   trrg-gateway token --client ID [--scope SCOPES] [--secret SECRET | --key FILE] [--token-url URL]
                                       get an access token (client_credentials) and print it
   trrg-gateway audit verify           check the audit trail's hash chain; exit 1 on any problem
@@ -42,20 +47,46 @@ ${SETTINGS_HELP.map(([name, text]) => `  ${name.padEnd(28)}${text}`).join("\n")}
 
 async function serve(): Promise<void> {
   const config = loadConfig();
+  // With Redis, report jobs run in `trrg-gateway worker` processes: an API replica loads no model.
+  if (config.jobs.redisUrl) {
+    const running = await startServer(config);
+    running.services.logger.info({ url: running.url, dispatch: "redis" }, "trrg-gateway listening; report jobs go to worker processes");
+    stopOnSignals(running.services.logger, () => running.stop());
+    return;
+  }
   // The model set is checked before the port opens: a bad set stops the service with the reason.
   const reportModel = await openReportModel(config, createLogger(config.log.level));
   const running = await startServer(config, { createJobHandler: (services) => studyJobHandler(services, reportModel) });
   const { logger } = running.services;
+  logModel(logger, reportModel);
+  logger.info({ url: running.url, dataDir: running.services.config.dataDir }, "trrg-gateway listening");
+  stopOnSignals(logger, () => running.stop().then(() => closeReportModel(reportModel)));
+}
+
+async function work(): Promise<void> {
+  const config = loadConfig();
+  const reportModel = await openReportModel(config, createLogger(config.log.level));
+  const running = await startWorker(config, (services) => studyJobHandler(services, reportModel));
+  const { logger } = running.services;
+  logModel(logger, reportModel);
+  logger.info({ probes: running.url, dispatch: config.jobs.redisUrl ? "redis" : "store" }, "trrg-gateway worker running");
+  stopOnSignals(logger, () => running.stop().then(() => closeReportModel(reportModel)));
+}
+
+function logModel(logger: Logger, reportModel: ReportModel): void {
   const { manifest } = reportModel.model.set;
   logger.info({ model: manifest.name, version: manifest.version, executionProviders: reportModel.model.executionProviders }, "model set loaded");
-  logger.info({ url: running.url, dataDir: running.services.config.dataDir }, "trrg-gateway listening");
+}
+
+/** SIGTERM/SIGINT: the graceful stop once (running jobs finish or go back to the queue), then exit. */
+function stopOnSignals(logger: Logger, stop: () => Promise<void>): void {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
-    running.stop().then(
-      () => closeReportModel(reportModel).then(() => process.exit(0)),
+    stop().then(
+      () => process.exit(0),
       (error: unknown) => {
         logger.error({ err: error }, "shutdown failed");
         process.exit(1);
@@ -125,6 +156,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === "serve") {
     await serve();
+    return -1;
+  }
+  if (command === "worker") {
+    await work();
     return -1;
   }
   if (command === "token") {

@@ -21,8 +21,9 @@ export interface RunningServer {
 
 export interface ServerOptions {
   /**
-   * Runs each report job (the TRRG pipeline). Without one, jobs are queued and visible at /jobs but nothing
-   * runs them in this process.
+   * Runs each report job (the TRRG pipeline), polled from the store or, with TRRG_REDIS_URL, taken from the
+   * BullMQ dispatch. Without one, jobs are queued and visible at /jobs but nothing runs them in this process:
+   * with Redis, `trrg-gateway worker` processes do.
    */
   jobHandler?: JobHandler;
   /** The same, made from the opened services (the TRRG pipeline needs the store). */
@@ -41,7 +42,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   }
   await auditApplication(services, "start");
   const handler = options.jobHandler ?? options.createJobHandler?.(services);
-  if (handler) await services.studyTrigger.sweep();
+  // Whether this process's jobs get run: here, or by worker processes fed over Redis.
+  const jobsRun = handler !== undefined || config.jobs.redisUrl !== undefined;
+  if (jobsRun) await services.studyTrigger.sweep();
   const runner: JobRunner | undefined = handler ? startJobRunner(services, handler) : undefined;
   // Reports go to the EHR's FHIR server from the outbox, whether or not this process runs report jobs.
   const delivery = startDeliveryWorker(services);
@@ -54,7 +57,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const port = typeof address === "object" && address ? address.port : config.http.port;
   const url = `http://${config.http.host.includes(":") ? `[${config.http.host}]` : config.http.host}:${port}`;
   // The workitems' outputs name our URLs: the public one, else the port we got (TRRG_PORT=0 picks one).
-  const performer = handler && config.ups.performer ? startPerformer(services, config.http.publicUrl ? configuredDicomwebBaseUrl(config) : `${url}/dicomweb`) : undefined;
+  const performer = jobsRun && config.ups.performer ? startPerformer(services, config.http.publicUrl ? configuredDicomwebBaseUrl(config) : `${url}/dicomweb`) : undefined;
   const stop = async () => {
     services.upsChannels.broadcast(scpStatusReport("GOING DOWN"));
     // Workitems in progress stay IN PROGRESS under this AE title and are resumed at the next start.
@@ -104,9 +107,9 @@ function startPerformer(services: Services, dicomwebBaseUrl: string): UpsPerform
   return performer;
 }
 
-/** The service's own start and stop are background actions with their AuditEvent (DESIGN §6). */
-async function auditApplication(services: Services, activity: ApplicationActivity): Promise<void> {
-  const event = applicationActivityEvent(activity, { observer: AUDIT_OBSERVER });
+/** The service's own start and stop (and a worker's) are background actions with their AuditEvent (DESIGN §6). */
+export async function auditApplication(services: Services, activity: ApplicationActivity, observer = AUDIT_OBSERVER): Promise<void> {
+  const event = applicationActivityEvent(activity, { observer });
   await services.audit.append(event);
   services.auditForwarder?.send(event);
 }

@@ -9,11 +9,13 @@ import type { Config, FhirDeliveryConfig } from "./config.js";
 import { DeliveryOutbox, deliveryOutboxSettings } from "./fhir/deliveryOutbox.js";
 import type { FhirTarget } from "./fhir/deliveryWorker.js";
 import { JobQueue } from "./jobs/jobQueue.js";
+import { configuredRedis, RedisJobDispatch } from "./jobs/redisDispatch.js";
 import { readModelIdentity, StudyTrigger } from "./jobs/studyTrigger.js";
 import { createLogger, type Logger } from "./log.js";
 import { openConfiguredDatabase, type Database } from "./store/database.js";
 import { InstanceFileStore } from "./store/fileStore.js";
 import { InstanceIndexWriter } from "./store/instanceIndex.js";
+import { createServiceMetrics, type ServiceMetrics } from "./http/metrics.js";
 import { openDicomwebPeers, type DicomwebPeers } from "./dicomweb/dicomwebClient.js";
 import { UpsEventChannels } from "./dicomweb/upsEvents.js";
 import { Worklist } from "./dicomweb/worklist.js";
@@ -45,6 +47,8 @@ export interface Services {
   upsChannels: UpsEventChannels;
   /** The PACS studies are retrieved from by WADO-RS (TRRG_DICOMWEB_PEERS_FILE); undefined when none is configured. */
   dicomwebPeers: DicomwebPeers | undefined;
+  /** This instance's Prometheus registry and metrics (GET /metrics). */
+  metrics: ServiceMetrics;
 }
 
 async function openDeliveryTarget(delivery: FhirDeliveryConfig | undefined): Promise<FhirTarget | undefined> {
@@ -70,10 +74,14 @@ export async function openServices(config: Config, logger: Logger = createLogger
   const files = new InstanceFileStore(config.storage.instancesDir);
   await files.open();
   const db = await openConfiguredDatabase(config.database);
+  let dispatch: RedisJobDispatch | undefined;
   try {
     const authorization = await openAuthorization(config, logger);
     const auditForwarder = config.auditSyslog ? new SyslogForwarder(config.auditSyslog, logger) : undefined;
-    const jobs = new JobQueue(db, config.jobs);
+    // Dispatch over Redis when configured (scale-out); the jobs' state stays in the store either way.
+    const redis = configuredRedis(config.jobs);
+    dispatch = redis ? new RedisJobDispatch(redis, logger) : undefined;
+    const jobs = new JobQueue(db, config.jobs, undefined, dispatch);
     const studyTrigger = new StudyTrigger(jobs, {
       quietPeriodMs: config.jobs.quietPeriodMs,
       model: () => readModelIdentity(config.model.directory),
@@ -100,9 +108,11 @@ export async function openServices(config: Config, logger: Logger = createLogger
       worklist,
       upsChannels,
       dicomwebPeers,
+      metrics: createServiceMetrics({ db, deliveries, logger }),
       ...authorization,
     };
   } catch (error) {
+    await dispatch?.close();
     await db.destroy();
     throw error;
   }
@@ -111,5 +121,6 @@ export async function openServices(config: Config, logger: Logger = createLogger
 export async function closeServices(services: Services): Promise<void> {
   services.upsChannels.closeAll();
   services.auditForwarder?.close();
+  await services.jobs.dispatch?.close();
   await services.db.destroy();
 }

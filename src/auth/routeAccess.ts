@@ -57,6 +57,8 @@ const FHIR_READ_TYPES = ["DiagnosticReport", "Observation", "Device", "Provenanc
 export const ROUTE_ACCESS_TABLE: ReadonlyArray<{ method: string; path: string; access: RouteAccess }> = [
   { method: "GET", path: "/healthz", access: PUBLIC },
   { method: "GET", path: "/readyz", access: PUBLIC },
+  // Served before authorization, open or behind its own TRRG_METRICS_BEARER (src/http/metricsRoutes.ts).
+  { method: "GET", path: "/metrics", access: PUBLIC },
   { method: "GET", path: "/.well-known/smart-configuration", access: PUBLIC },
   { method: "GET", path: "/fhir/.well-known/smart-configuration", access: PUBLIC },
   { method: "POST", path: "/dicomweb/studies", access: scoped("ImagingStudy", "c") },

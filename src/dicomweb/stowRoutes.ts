@@ -1,6 +1,7 @@
 // STOW-RS routes (PS3.18 §10.5): POST /studies and POST /studies/{StudyInstanceUID}.
 import type { Request, Response, Router } from "express";
 import { toNativeDicomModel } from "../dicom/nativeDicomModel.js";
+import { countStoreOutcome, countStowBytes } from "../http/metrics.js";
 import { negotiate } from "../http/negotiation.js";
 import type { Services } from "../services.js";
 import { notAcceptable } from "./errors.js";
@@ -32,7 +33,7 @@ export function registerStowRoutes(router: Router, services: Services): void {
         contentType: req.get("content-type"),
         contentLength: declaredLength === undefined ? undefined : Number(declaredLength),
         // Reading through an iterator that does not destroy the socket on early exit lets a 413 still be sent.
-        body: req.iterator({ destroyOnReturn: false }),
+        body: countStowBytes(services.metrics, req.iterator({ destroyOnReturn: false })),
         studyInstanceUID: typeof req.params.study === "string" ? req.params.study : undefined,
         dicomwebBaseUrl: dicomwebBaseUrl(req, services.config),
         patientId: req.access?.patient,
@@ -44,6 +45,7 @@ export function registerStowRoutes(router: Router, services: Services): void {
         settings: { ...services.config.stow, minFreeBytes: services.config.storage.minFreeBytes },
       },
     );
+    countStoreOutcome(services.metrics, result.outcome);
     res.locals.audit.entities.push(...storeAuditEntities(result.outcome.stored));
     res.status(result.status);
     // The study-stable trigger (each stored study's report job waits for the quiet period after this arrival) and

@@ -44,6 +44,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics
+         * @description The Prometheus text exposition (format 0.0.4) of this process: HTTP request durations by route pattern, STOW-RS instances and bytes, report jobs and FHIR deliveries by state, pipeline stage and ONNX session times, and the process metrics, every name prefixed `trrg_` (README, "Metrics"). No label holds a UID, path or patient value. Not audited.
+         */
+        get: operations["metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/.well-known/smart-configuration": {
         parameters: {
             query?: never;
@@ -2178,6 +2198,40 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["NotReadyStatus"];
+                };
+            };
+        };
+    };
+    metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example # HELP trrg_jobs_due Queued report jobs whose run_after has passed: the backlog waiting for a worker.
+                     *     # TYPE trrg_jobs_due gauge
+                     *     trrg_jobs_due 3
+                     */
+                    "text/plain": string;
+                };
+            };
+            /** @description `TRRG_METRICS_BEARER` is set and the request did not send it: `WWW-Authenticate: Bearer realm="trrg-gateway metrics"`, with `error="invalid_token"` when a different token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
                 };
             };
         };

@@ -2,9 +2,11 @@
 // restart. One job per study and model version; a worker claims a due job under a lease that its heartbeats
 // extend; a job whose worker died (lease expired) is taken back by recover(). Every state change is one UPDATE
 // guarded by a WHERE on the expected state and lease, so two workers — in this process or another — never hold
-// the same job, and a worker that lost its lease cannot overwrite what its successor did.
+// the same job, and a worker that lost its lease cannot overwrite what its successor did. With a JobDispatch
+// (BullMQ, src/jobs/redisDispatch.ts) every job that becomes queued is also announced to the workers; the table
+// stays the one record of its state, so a lost announcement delays a job and never loses it (resendQueued).
 import { randomUUID } from "node:crypto";
-import type { Selectable, Transaction } from "kysely";
+import type { ExpressionBuilder, Selectable, Transaction } from "kysely";
 import { isPostgres, type Database } from "../store/database.js";
 import { GroupCommitQueue } from "../store/groupCommit.js";
 import type { DatabaseSchema, JobTable } from "../store/schema.js";
@@ -73,6 +75,21 @@ export interface JobFilter {
 /** The outcome of fail(): retried later, failed for good, or the lease was no longer this worker's. */
 export type FailOutcome = { kind: "retrying"; job: Job } | { kind: "failed"; job: Job } | { kind: "lost" };
 
+/** A job waiting to run, as announced to the workers. */
+export interface QueuedJob {
+  id: string;
+  runAfter: string;
+}
+
+/** Announces queued jobs to the worker processes (BullMQ). Never throws: what it could not send is resent later. */
+export interface JobDispatch {
+  send(jobs: readonly QueuedJob[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Most queued jobs one resendQueued() announces again. */
+const RESEND_BATCH = 1000;
+
 /** Longest last_error kept: enough for a reason and a little context, never a whole dump. */
 const MAX_ERROR_LENGTH = 2000;
 
@@ -104,6 +121,8 @@ export class JobQueue {
     private readonly db: Database,
     readonly settings: JobQueueSettings,
     private readonly clock: () => Date = () => new Date(),
+    /** Set when jobs are dispatched to worker processes (TRRG_REDIS_URL). */
+    readonly dispatch?: JobDispatch,
   ) {
     this.enqueues = new GroupCommitQueue((requests) =>
       db.transaction().execute(async (trx) => {
@@ -147,8 +166,31 @@ export class JobQueue {
    * makes it due at once. A job running or finished is left as it is. Enqueues that arrive together (the STOW-RS
    * requests of a busy modality) share one transaction, as the instance index does.
    */
-  enqueue(request: EnqueueRequest): Promise<Job> {
-    return this.enqueues.add(request);
+  async enqueue(request: EnqueueRequest): Promise<Job> {
+    const job = await this.enqueues.add(request);
+    if (job.state === "queued") await this.announce([job]);
+    return job;
+  }
+
+  private async announce(jobs: readonly QueuedJob[]): Promise<void> {
+    if (this.dispatch && jobs.length > 0) await this.dispatch.send(jobs.map(({ id, runAfter }) => ({ id, runAfter })));
+  }
+
+  /**
+   * Announces every queued job again (oldest due first, up to a batch): what a crashed Redis or a failed send
+   * lost reaches the workers after all. Announcements are idempotent (src/jobs/redisDispatch.ts).
+   */
+  async resendQueued(): Promise<number> {
+    if (!this.dispatch) return 0;
+    const rows = await this.db
+      .selectFrom("jobs")
+      .select(["id", "run_after"])
+      .where("state", "=", "queued")
+      .orderBy("run_after")
+      .limit(RESEND_BATCH)
+      .execute();
+    await this.announce(rows.map((r) => ({ id: r.id, runAfter: r.run_after })));
+    return rows.length;
   }
 
   private async enqueueIn(trx: Transaction<DatabaseSchema>, request: EnqueueRequest): Promise<Job> {
@@ -247,20 +289,44 @@ export class JobQueue {
     if (isPostgres(this.db)) oldestDue = oldestDue.forUpdate().skipLocked();
     const row = await this.db
       .updateTable("jobs")
-      .set((eb) => ({
-        state: "running",
-        attempts: eb("attempts", "+", 1),
-        lease_owner: owner,
-        lease_expires_at: new Date(now.getTime() + this.settings.leaseMs).toISOString(),
-        started_at: at,
-        finished_at: null,
-        updated_at: at,
-      }))
+      .set(this.takenBy(owner, now))
       .where("id", "=", oldestDue)
       .where("state", "=", "queued")
       .returningAll()
       .executeTakeFirst();
     return row && toJob(row);
+  }
+
+  /**
+   * Takes this queued job for `owner` if it is due (a worker process handed the job by the dispatch); undefined
+   * when it is not queued, not yet due, or another worker took it first.
+   */
+  async claimById(id: string, owner: string): Promise<Job | undefined> {
+    const now = this.clock();
+    const at = now.toISOString();
+    const row = await this.db
+      .updateTable("jobs")
+      .set(this.takenBy(owner, now))
+      .where("id", "=", id)
+      .where("state", "=", "queued")
+      .where("run_after", "<=", at)
+      .returningAll()
+      .executeTakeFirst();
+    return row && toJob(row);
+  }
+
+  /** The SET of a claim: running under `owner`'s lease, one more attempt. */
+  private takenBy(owner: string, now: Date) {
+    const at = now.toISOString();
+    return (eb: ExpressionBuilder<DatabaseSchema, "jobs">) => ({
+      state: "running" as const,
+      attempts: eb("attempts", "+", 1),
+      lease_owner: owner,
+      lease_expires_at: new Date(now.getTime() + this.settings.leaseMs).toISOString(),
+      started_at: at,
+      finished_at: null,
+      updated_at: at,
+    });
   }
 
   /** Extends the lease; false when the job is no longer this worker's (taken back, or handed to another). */
@@ -316,13 +382,15 @@ export class JobQueue {
       .returningAll()
       .executeTakeFirst();
     if (!row) return { kind: "lost" };
-    return { kind: retry ? "retrying" : "failed", job: toJob(row) };
+    const job = toJob(row);
+    if (retry) await this.announce([job]);
+    return { kind: retry ? "retrying" : "failed", job };
   }
 
   /** Hands a running job back (shutdown): queued and due at once, the interrupted attempt not counted. */
   async release(lease: Lease): Promise<boolean> {
     const at = this.clock().toISOString();
-    const result = await this.leased(lease)
+    const released = await this.leased(lease)
       .set((eb) => ({
         state: "queued",
         attempts: eb("attempts", "-", 1),
@@ -331,8 +399,10 @@ export class JobQueue {
         lease_expires_at: null,
         updated_at: at,
       }))
+      .returning(["id", "run_after"])
       .executeTakeFirst();
-    return result.numUpdatedRows > 0n;
+    if (released) await this.announce([{ id: released.id, runAfter: released.run_after }]);
+    return released !== undefined;
   }
 
   /**
@@ -349,8 +419,10 @@ export class JobQueue {
       .executeTakeFirst();
     const requeued = await expired()
       .set({ state: "queued", last_error: lost, run_after: at, lease_owner: null, lease_expires_at: null, updated_at: at })
-      .executeTakeFirst();
-    return Number(failed.numUpdatedRows + requeued.numUpdatedRows);
+      .returning(["id", "run_after"])
+      .execute();
+    await this.announce(requeued.map((r) => ({ id: r.id, runAfter: r.run_after })));
+    return Number(failed.numUpdatedRows) + requeued.length;
   }
 
   /** An UPDATE of the job only while `lease` still holds it. */

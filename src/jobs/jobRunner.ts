@@ -1,16 +1,20 @@
 // Runs queued jobs: claims due jobs up to a concurrency limit, runs the handler it was given under a lease that a
-// heartbeat keeps alive, and records the outcome (succeeded, retried after a backoff, or failed for good). It takes
-// back jobs of dead workers (recover) at start and then once per lease period. A handler that throws fails its
+// heartbeat keeps alive, and records the outcome (succeeded, retried after a backoff, or failed for good). Due jobs
+// come from polling the store (the embedded queue) or, with BullMQ dispatch, from runById (src/jobs/redisDispatch.ts).
+// Either way it takes back jobs of dead workers (recover) at start and then once per maintenance period, and with
+// dispatch announces the queued jobs again, so that nothing an empty Redis forgot is left behind. A handler that throws fails its
 // job, never the service. Logs carry job ids and states only: reasons can hold patient data or UIDs, so they go to
 // the job row (GET /jobs/{id}) and the audit trail.
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { AUDIT_OBSERVER, jobRunEvent } from "../audit/auditEvent.js";
+import { observeJobRun } from "../http/metrics.js";
 import type { Logger } from "../log.js";
 import type { Services } from "../services.js";
 import { findStudyPatient } from "../store/instanceIndex.js";
 import { leaseOf, type Job, type JobQueue, type Lease } from "./jobQueue.js";
 import { PollPause } from "./pollPause.js";
+import { configuredRedis, DispatchConsumer, type RedisLocation } from "./redisDispatch.js";
 
 /** Runs one job; `signal` aborts when the service stops or the job's lease was lost. Its value is the job's result. */
 export type JobHandler = (job: Job, signal: AbortSignal) => Promise<unknown>;
@@ -40,6 +44,11 @@ export interface JobRunnerOptions {
   pollIntervalMs?: number;
   /** This worker's lease owner id (default host/pid/random). */
   owner?: string;
+  /**
+   * Redis of the BullMQ dispatch (TRRG_REDIS_URL): due jobs arrive as announcements there (runById) instead of
+   * by polling the store.
+   */
+  dispatchFrom?: RedisLocation | undefined;
   logger: Logger;
   /** Called once per finished run (the audit record); its errors are logged, never thrown. */
   onRunFinished?: (run: FinishedRun) => Promise<void>;
@@ -51,8 +60,13 @@ interface ActiveRun {
   heartbeat: NodeJS.Timeout;
   /** Set at shutdown when the job was given back to the queue: the handler's late outcome is dropped. */
   handedBack: boolean;
+  /** Ends the wait of whoever launched the run (a dispatch consumer) once the job is handed back. */
+  endWait: () => void;
   done: Promise<void>;
 }
+
+/** Longest wait between two maintenance passes (recover, resend), whatever the lease. */
+const MAX_MAINTENANCE_INTERVAL_MS = 10_000;
 
 /** The error's class name only: messages go to the job row, not to the logs. */
 function errorKind(error: unknown): string {
@@ -71,7 +85,8 @@ export class JobRunner {
   private loop: Promise<void> | undefined;
   private stopping = false;
   private readonly pause = new PollPause();
-  private lastRecovery = 0;
+  private lastMaintenance = 0;
+  private consumer: DispatchConsumer | undefined;
 
   constructor(
     private readonly queue: JobQueue,
@@ -89,6 +104,8 @@ export class JobRunner {
 
   start(): void {
     this.loop ??= this.runLoop();
+    const { dispatchFrom, concurrency, logger } = this.options;
+    if (dispatchFrom) this.consumer ??= new DispatchConsumer({ redis: dispatchFrom, concurrency, logger, run: (id) => this.runById(id) });
   }
 
   /** Looks for due jobs now instead of at the next poll (e.g. after an enqueue). */
@@ -103,16 +120,22 @@ export class JobRunner {
   async stop(timeoutMs = 30_000): Promise<void> {
     this.stopping = true;
     this.pause.end();
+    // The consumer stops taking announcements at once; its close resolves when the runs below have returned.
+    const consumerClosed = this.consumer?.close();
     await this.loop;
     let timer: NodeJS.Timeout | undefined;
     const finished = Promise.allSettled([...this.active.values()].map((run) => run.done)).then(() => true);
     const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
     const allDone = await Promise.race([finished, timedOut]);
     clearTimeout(timer);
-    if (allDone) return;
+    if (allDone) {
+      await consumerClosed;
+      return;
+    }
     const left = [...this.active.values()];
     for (const run of left) {
       run.handedBack = true;
+      run.endWait();
       clearInterval(run.heartbeat);
       run.controller.abort(new Error("the service is stopping"));
       await this.queue.release(run.lease).catch((error: unknown) =>
@@ -120,21 +143,39 @@ export class JobRunner {
       );
     }
     this.options.logger.warn({ count: left.length }, "running jobs handed back to the queue at shutdown");
+    await consumerClosed;
+  }
+
+  /**
+   * Claims and runs one dispatched job to its end; false when it was not this runner's to run (not queued or not
+   * due any more, taken by another worker, or the runner is stopping or full).
+   */
+  async runById(jobId: string): Promise<boolean> {
+    if (this.stopping || this.active.size >= this.options.concurrency) return false;
+    const job = await this.queue.claimById(jobId, this.owner);
+    if (!job) return false;
+    await this.launch(job);
+    return true;
+  }
+
+  private async maintain(): Promise<void> {
+    const interval = Math.min(this.options.leaseMs, MAX_MAINTENANCE_INTERVAL_MS);
+    if (Date.now() - this.lastMaintenance < interval) return;
+    this.lastMaintenance = Date.now();
+    const recovered = await this.queue.recover();
+    if (recovered > 0) this.options.logger.warn({ count: recovered }, "jobs of a stopped worker taken back");
+    await this.queue.resendQueued();
   }
 
   private async runLoop(): Promise<void> {
-    const { logger, leaseMs, concurrency } = this.options;
+    const { logger, concurrency } = this.options;
     while (!this.stopping) {
       try {
-        if (Date.now() - this.lastRecovery >= leaseMs) {
-          this.lastRecovery = Date.now();
-          const recovered = await this.queue.recover();
-          if (recovered > 0) logger.warn({ count: recovered }, "jobs of a stopped worker taken back");
-        }
-        while (!this.stopping && this.active.size < concurrency) {
+        await this.maintain();
+        while (!this.options.dispatchFrom && !this.stopping && this.active.size < concurrency) {
           const job = await this.queue.claim(this.owner);
           if (!job) break;
-          this.launch(job);
+          void this.launch(job);
         }
       } catch (error) {
         logger.error({ error: errorKind(error) }, "job queue poll failed");
@@ -144,7 +185,8 @@ export class JobRunner {
     }
   }
 
-  private launch(job: Job): void {
+  /** Runs a claimed job; resolves when its outcome is recorded (or it was handed back). */
+  private launch(job: Job): Promise<void> {
     const lease = leaseOf(job);
     const controller = new AbortController();
     const heartbeat = setInterval(() => {
@@ -155,7 +197,9 @@ export class JobRunner {
         (error: unknown) => this.options.logger.error({ jobId: job.id, error: errorKind(error) }, "job heartbeat failed"),
       );
     }, Math.max(10, Math.floor(this.options.leaseMs / 3)));
-    const run: ActiveRun = { lease, controller, heartbeat, handedBack: false, done: Promise.resolve() };
+    let endWait = () => {};
+    const handedBack = new Promise<void>((resolve) => (endWait = resolve));
+    const run: ActiveRun = { lease, controller, heartbeat, handedBack: false, endWait, done: Promise.resolve() };
     this.active.set(job.id, run);
     this.options.logger.info({ jobId: job.id, attempt: job.attempts, trigger: job.trigger }, "job started");
     run.done = this.execute(job, run)
@@ -165,6 +209,8 @@ export class JobRunner {
         this.active.delete(job.id);
         this.pause.end();
       });
+    // A handler that ignores its abort signal may never return; a handed-back job is no longer this run's.
+    return Promise.race([run.done, handedBack]);
   }
 
   private async execute(job: Job, run: ActiveRun): Promise<void> {
@@ -235,7 +281,8 @@ export function startJobRunner(services: Services, handler: JobHandler, options:
     concurrency: services.config.jobs.concurrency,
     leaseMs: services.config.jobs.leaseMs,
     logger: services.logger,
-    onRunFinished: (run) => auditJobRun(services, run),
+    dispatchFrom: configuredRedis(services.config.jobs),
+    onRunFinished: (run) => { observeJobRun(services.metrics, run); return auditJobRun(services, run); },
     ...options,
   });
   runner.start();

@@ -6,6 +6,7 @@ import { Part10Error } from "../dicom/part10.js";
 import { PixelDecodeError } from "../dicom/pixelData.js";
 import { PatientLinkageError } from "../fhir/patientReference.js";
 import { InvalidResourceError, publishReport, reportedStudy } from "../fhir/publishReport.js";
+import { observePipelineTimings } from "../http/metrics.js";
 import { loadModelSet } from "../inference/manifest.js";
 import { closeModel, openModel, type LoadedModel } from "../inference/sessions.js";
 import { loadTokenizer, type ReportTokenizer } from "../inference/tokenizer.js";
@@ -74,6 +75,7 @@ async function runStudyJob(services: Services, { model, tokenizer, images: pool,
       ...(pool ? { prepareImage: (part10, spec) => pool.prepare(part10, spec) } : {}),
       ...(greedyBatcher ? { greedyBatcher } : {}),
     });
+    observePipelineTimings(services.metrics, result.timings);
     signal.throwIfAborted();
     await publishReport(services.db, services.config.fhir, result, await reportedStudy(services.db, job.studyInstanceUID));
     return result;

@@ -20,6 +20,24 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ TRRG_DATABASE_URL: "mysql://db/trrg" })).toThrow(/TRRG_DATABASE_URL: expected a PostgreSQL connection URL/);
   });
 
+  it("dispatches jobs over Redis only when a Redis URL is given, and refuses another kind of URL", () => {
+    expect(loadConfig({}).jobs.redisUrl).toBeUndefined();
+    expect(loadConfig({}).jobs.workerPort).toBe(9464);
+    expect(loadConfig({ TRRG_REDIS_URL: "redis://127.0.0.1:6379/2", TRRG_WORKER_PORT: "9500" }).jobs).toMatchObject({ redisUrl: "redis://127.0.0.1:6379/2", workerPort: 9500 });
+    expect(() => loadConfig({ TRRG_REDIS_URL: "http://cache:6379" })).toThrow(/TRRG_REDIS_URL: expected a Redis URL/);
+    expect(() => loadConfig({ TRRG_WORKER_PORT: "70000" })).toThrow(/TRRG_WORKER_PORT/);
+    expect(loadConfig({ TRRG_REDIS_PREFIX: "site-a" }).jobs.redisPrefix).toBe("site-a");
+    expect(() => loadConfig({ TRRG_REDIS_PREFIX: "a:b" })).toThrow(/TRRG_REDIS_PREFIX/);
+  });
+
+  it("leaves /metrics open unless a scrape token is set, and refuses a token too short or a header cannot carry", () => {
+    expect(loadConfig({}).metrics).toEqual({ bearerToken: undefined });
+    expect(loadConfig({ TRRG_METRICS_BEARER: "scrape-Token_0123456789~+/==" }).metrics.bearerToken).toBe("scrape-Token_0123456789~+/==");
+    expect(() => loadConfig({ TRRG_METRICS_BEARER: "short-token" })).toThrow(/TRRG_METRICS_BEARER: expected a bearer token of at least 16 characters/);
+    expect(() => loadConfig({ TRRG_METRICS_BEARER: "with a space 0123456789" })).toThrow(/TRRG_METRICS_BEARER/);
+    expect(SETTINGS_HELP.map(([name]) => name)).toContain("TRRG_METRICS_BEARER");
+  });
+
   it("reads the UPS settings: the performer's codes as CODE^SCHEME, and refuses a bad AE title or code list", () => {
     const ups = loadConfig({ TRRG_UPS_WORKITEM_CODES: "110005^DCM, CXR-REPORT^99TRRG", TRRG_UPS_AE_TITLE: "AI_MANAGER" }).ups;
     expect(ups.workitemCodes).toEqual([{ value: "110005", scheme: "DCM" }, { value: "CXR-REPORT", scheme: "99TRRG" }]);
@@ -63,7 +81,7 @@ describe("loadConfig", () => {
   });
 
   it("reads the job settings, durations in seconds or with a unit", () => {
-    expect(loadConfig({}).jobs).toEqual({ quietPeriodMs: 30_000, concurrency: 1, maxAttempts: 3, retryBaseMs: 10_000, retryCapMs: 600_000, leaseMs: 60_000 });
+    expect(loadConfig({}).jobs).toEqual({ quietPeriodMs: 30_000, concurrency: 1, maxAttempts: 3, retryBaseMs: 10_000, retryCapMs: 600_000, leaseMs: 60_000, redisPrefix: "bull", workerPort: 9464 });
     const config = loadConfig({
       TRRG_JOB_QUIET_PERIOD: "45",
       TRRG_JOB_CONCURRENCY: "2",
@@ -72,7 +90,7 @@ describe("loadConfig", () => {
       TRRG_JOB_RETRY_CAP: "2m",
       TRRG_JOB_LEASE: "1h",
     });
-    expect(config.jobs).toEqual({ quietPeriodMs: 45_000, concurrency: 2, maxAttempts: 5, retryBaseMs: 500, retryCapMs: 120_000, leaseMs: 3_600_000 });
+    expect(config.jobs).toEqual({ quietPeriodMs: 45_000, concurrency: 2, maxAttempts: 5, retryBaseMs: 500, retryCapMs: 120_000, leaseMs: 3_600_000, redisPrefix: "bull", workerPort: 9464 });
   });
 
   it("rejects a bad duration by name, and a retry base above its cap", () => {

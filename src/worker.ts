@@ -1,0 +1,61 @@
+// `trrg-gateway worker`: a process that only runs report jobs, with its own ONNX sessions (one worker per GPU).
+// It takes due jobs from the BullMQ dispatch (TRRG_REDIS_URL) or, without Redis, polls the shared store, and
+// serves its probes on TRRG_WORKER_PORT. At SIGTERM it stops taking jobs, lets the running ones finish within one
+// lease period and hands the rest back to the queue, where another worker takes them at once.
+import type { Server } from "node:http";
+import express from "express";
+import type { Config } from "./config.js";
+import { AUDIT_OBSERVER } from "./audit/auditEvent.js";
+import { healthRoutes } from "./http/healthRoutes.js";
+import { metricsHandler } from "./http/metricsRoutes.js";
+import { startJobRunner, type JobHandler } from "./jobs/jobRunner.js";
+import { auditApplication } from "./server.js";
+import { closeServices, openServices, type Services } from "./services.js";
+
+/** The audit source of a worker process's own events. */
+const WORKER_OBSERVER = `${AUDIT_OBSERVER} worker`;
+
+export interface RunningWorker {
+  services: Services;
+  /** http://host:port of the probes. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startWorker(config: Config, createJobHandler: (services: Services) => JobHandler): Promise<RunningWorker> {
+  const services = await openServices(config);
+  let server: Server;
+  try {
+    server = await listenForProbes(services);
+  } catch (error) {
+    await closeServices(services);
+    throw error;
+  }
+  await auditApplication(services, "start", WORKER_OBSERVER);
+  const runner = startJobRunner(services, createJobHandler(services));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.jobs.workerPort;
+  const url = `http://${config.http.host.includes(":") ? `[${config.http.host}]` : config.http.host}:${port}`;
+  const stop = async () => {
+    await runner.stop(config.jobs.leaseMs);
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+    await auditApplication(services, "stop", WORKER_OBSERVER);
+    await closeServices(services);
+  };
+  return { services, url, stop };
+}
+
+function listenForProbes(services: Services): Promise<Server> {
+  const app = express();
+  app.disable("x-powered-by");
+  app.use(healthRoutes(services));
+  app.get("/metrics", metricsHandler(services));
+  app.use((_req, res) => res.status(404).json({ error: "not found" }));
+  const { host } = services.config.http;
+  return new Promise((resolve, reject) => {
+    const server = app.listen(services.config.jobs.workerPort, host, (error?: Error) => (error ? reject(error) : resolve(server)));
+  });
+}
