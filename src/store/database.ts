@@ -36,6 +36,9 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
 export async function openPostgresDatabase(url: string): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // An idle connection that PostgreSQL drops (a restart, a failover) is an 'error' on the pool: without a listener
+  // it would end the process. The pool discards that connection and opens a new one for the next query.
+  pool.on("error", () => undefined);
   const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
   try {
     await migrateToLatest(db);

@@ -10,6 +10,8 @@ import { aptInstall, freePort } from "./debianPeers.js";
 export interface RunningPostgres {
   /** postgres://… of the test database. */
   url: string;
+  /** Stops the server (fast shutdown: connections cut, as at a failover) and starts it again on the same port. */
+  restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -54,10 +56,16 @@ export async function startPostgres(): Promise<RunningPostgres> {
   const data = path.join(dir, "data");
   const port = await freePort();
   run(path.join(bin, "initdb"), ["-D", data, "-U", "trrg", "--auth=trust", "-E", "UTF8", "--no-sync"]);
-  run(path.join(bin, "pg_ctl"), ["-D", data, "-l", path.join(dir, "log"), "-w", "-o", `-h 127.0.0.1 -p ${port} -k ${dir} -c fsync=off`, "start"]);
+  const start = () => run(path.join(bin, "pg_ctl"), ["-D", data, "-l", path.join(dir, "log"), "-w", "-o", `-h 127.0.0.1 -p ${port} -k ${dir} -c fsync=off`, "start"]);
+  start();
   run(path.join(bin, "createdb"), ["-h", "127.0.0.1", "-p", String(port), "-U", "trrg", "trrg"]);
   return {
     url: `postgres://trrg@127.0.0.1:${port}/trrg`,
+    async restart(downMs = 0) {
+      run(path.join(bin, "pg_ctl"), ["-D", data, "-m", "fast", "-w", "stop"]);
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      start();
+    },
     async stop() {
       run(path.join(bin, "pg_ctl"), ["-D", data, "-m", "immediate", "-w", "stop"]);
       await rm(dir, { recursive: true, force: true });
