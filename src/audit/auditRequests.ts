@@ -1,6 +1,7 @@
 // One AuditEvent per request, written to the audit store before the response leaves (DESIGN §6, IHE BALP):
 // allowed, refused and failed requests alike, and requests whose client went away before any answer.
 import type { Request, RequestHandler, Response } from "express";
+import { sendError } from "../http/errors.js";
 import type { Logger } from "../log.js";
 import { accessFor } from "../auth/routeAccess.js";
 import { outcomeOfStatus, type AccessKind, type AccessRecord, type AuditAction, type AuditEntity } from "./accessRecord.js";
@@ -103,10 +104,12 @@ export function auditRequests(store: AuditStore, observer: string, logger: Logge
             res.destroy();
             return;
           }
-          res.statusCode = 503;
+          // The answer the request had is dropped; a standard error (DICOM JSON or OperationOutcome) goes instead.
+          res.end = end as Response["end"];
           res.removeHeader("Content-Length");
-          res.setHeader("Content-Type", "text/plain");
-          end("audit trail unavailable");
+          res.removeHeader("Location");
+          res.setHeader("Retry-After", "5");
+          sendError(req, res, 503, "the audit trail cannot be written now; nothing was served, try again", "transient");
         },
       );
       return res;

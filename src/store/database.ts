@@ -36,9 +36,11 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
 export async function openPostgresDatabase(url: string): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
-  // An idle connection that PostgreSQL drops (a restart, a failover) is an 'error' on the pool: without a listener
-  // it would end the process. The pool discards that connection and opens a new one for the next query.
+  // A connection that PostgreSQL drops (a restart, a failover) emits 'error': on the pool while idle, on the client
+  // while checked out. Without listeners either would end the process. The query in flight fails with the reason
+  // (and is retried by whoever ran it); the pool discards the connection and opens a new one for the next query.
   pool.on("error", () => undefined);
+  pool.on("connect", (client) => client.on("error", () => undefined));
   const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
   try {
     await migrateToLatest(db);

@@ -2,7 +2,7 @@
 // on the other worker, and every other study must be reported once as well.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { makePhantomStudy } from "../../src/phantom/study.js";
-import { startCluster, storeStudy, untilReported, type Cluster } from "../support/cluster.js";
+import { printCounts, startCluster, storeStudy, untilReported, type Cluster } from "../support/cluster.js";
 import { until } from "../support/until.js";
 
 const RENDER = { rows: 256, columns: 256, pixelSpacingMm: 1.4 };
@@ -42,7 +42,7 @@ it("completes the job of a worker killed mid-job exactly once, on another worker
   const uids = studies.map((s) => s.studyInstanceUID);
   const outcomes = await untilReported(cluster.db, uids, 120_000);
   const killedJob = await cluster.db.selectFrom("jobs").selectAll().where("id", "=", held.id).executeTakeFirstOrThrow();
-  console.log(`[faults] worker SIGKILL mid-job: ${JSON.stringify({ ...outcomes, killedJob: { state: killedJob.state, attempts: killedJob.attempts } })}`);
+  printCounts("worker SIGKILL mid-job", { ...outcomes, killedJob: { state: killedJob.state, attempts: killedJob.attempts } });
   expect(killedJob.state).toBe("succeeded");
   expect(Number(killedJob.attempts)).toBe(2);
   expect(killedJob.lease_owner).toBeNull();

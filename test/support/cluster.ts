@@ -171,7 +171,8 @@ export async function storeStudy(api: ClusterProcess, token: string, instances: 
     body,
   });
   const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as unknown) : undefined };
+  const json = /json/.test(res.headers.get("content-type") ?? "");
+  return { status: res.status, body: json && text ? (JSON.parse(text) as unknown) : text };
 }
 
 /** What became of a set of studies, counted in the store. */
@@ -240,4 +241,16 @@ export async function untilReported(db: Database, studyUIDs: readonly string[], 
     if (Date.now() > deadline) throw new Error(`not every study was reported within ${timeoutMs} ms: ${JSON.stringify(outcomes)}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
+}
+
+/** How often each value occurs, e.g. HTTP statuses: { "200": 28, "503": 2 }. */
+export function countOf(values: readonly (number | string)[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
+}
+
+/** Prints one fault test's counts as a line of its own: `[faults] <what>: {json}` (the acceptance asks for them). */
+export function printCounts(what: string, counts: object): void {
+  process.stdout.write(`[faults] ${what}: ${JSON.stringify(counts)}\n`);
 }
