@@ -86,6 +86,29 @@ describe("the store on PostgreSQL", () => {
     expect(claims.map((c) => c.status).sort()).toEqual([200, 409, 409, 409, 409, 409]);
   });
 
+  it("gives a workitem claimed through two replicas at once to exactly one of them", async () => {
+    // A second replica: its own process state and connection pool, the same PostgreSQL.
+    const replica = await startTestApp({ TRRG_DATABASE_URL: postgres.url });
+    try {
+      for (let round = 0; round < 5; round++) {
+        const dataset = scheduledWorkitem({ [TAG.InputInformationSequence]: { vr: "SQ", Value: [inputStudy(newUid())] } });
+        const created = await t.api.post("/dicomweb/workitems").set("Content-Type", "application/dicom+json").send(JSON.stringify(dataset)).expect(201);
+        const uid = String(created.headers.location).split("/").pop()!;
+        const claims = await Promise.all(
+          [t, replica, t, replica].map((app, i) =>
+            app.api
+              .put(`/dicomweb/workitems/${uid}/state`)
+              .set("Content-Type", "application/dicom+json")
+              .send(JSON.stringify({ [TAG.ProcedureStepState]: { vr: "CS", Value: ["IN PROGRESS"] }, [TAG.TransactionUID]: { vr: "UI", Value: [`2.25.88${round}${i}`] } })),
+          ),
+        );
+        expect(claims.map((c) => c.status).sort()).toEqual([200, 409, 409, 409]);
+      }
+    } finally {
+      await replica.close();
+    }
+  });
+
   it("chains audit events appended by several processes' stores at once without losing one", async () => {
     const others = await Promise.all([1, 2, 3].map(() => openPostgresDatabase(t.services.config.database.postgresUrl!)));
     try {
