@@ -2,8 +2,11 @@
 // linked under its final name: link(2) never replaces an existing file, so two writers of one SOP Instance UID
 // cannot overwrite each other, and a crash leaves either the whole file or none. A committed file is durable
 // once its name is: the directory holding it is flushed, and so is each new directory's entry in its parent.
+// The store root may be a volume shared by several processes (API replicas, workers): each process receives into
+// a temporary folder of its own under .incoming, so that one starting up never removes another's uploads.
 import { constants, createReadStream } from "node:fs";
-import { link, mkdir, open, readdir, rm, statfs, unlink } from "node:fs/promises";
+import { link, mkdir, open, readdir, rm, stat, statfs, unlink } from "node:fs/promises";
+import { hostname } from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { probeDirectWrites, TemporaryFile } from "./temporaryFile.js";
@@ -25,6 +28,17 @@ export function isOutOfSpace(error: unknown): boolean {
 
 export type CommitOutcome = "created" | "identical-exists" | "different-exists";
 
+/** A process's temporary folder left untouched this long belongs to a process that is gone (no upload lasts a day). */
+const ABANDONED_AFTER_MS = 24 * 3_600_000;
+
+/**
+ * This process's own temporary folder name: the host (a pod's name in Kubernetes) and the process id, so that a
+ * process restarted in the same container clears what its predecessor left.
+ */
+function incomingFolderName(): string {
+  return `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, "_");
+}
+
 /** Directories remembered as durable at most; past this, some are flushed again (harmless, only slower). */
 const DURABLE_DIRECTORIES_KEPT = 10_000;
 
@@ -40,11 +54,17 @@ export class InstanceFileStore {
   /** The free-space query in flight, shared by the requests that ask while it runs. */
   private freeBytesQuery: Promise<number> | undefined;
 
-  constructor(readonly root: string) {
-    this.temporaryDirectory = path.join(root, ".incoming");
+  constructor(
+    readonly root: string,
+    owner = incomingFolderName(),
+  ) {
+    this.temporaryDirectory = path.join(root, ".incoming", owner);
   }
 
-  /** Creates the folders and removes temporary files left by a process that died mid-upload. */
+  /**
+   * Creates the folders and removes temporary files left by a process that died mid-upload: this process's own
+   * earlier ones, and the folders of other processes untouched for a day.
+   */
   async open(): Promise<void> {
     const created = await mkdir(this.root, { recursive: true });
     // A new store root is made durable at once: every instance's name hangs off it.
@@ -56,6 +76,7 @@ export class InstanceFileStore {
     }
     await rm(this.temporaryDirectory, { recursive: true, force: true });
     await mkdir(this.temporaryDirectory, { recursive: true });
+    await removeAbandonedFolders(path.dirname(this.temporaryDirectory), Date.now() - ABANDONED_AFTER_MS);
     this.directWrites = await probeDirectWrites(this.temporaryDirectory);
   }
 
@@ -218,5 +239,17 @@ async function sameContent(a: string, b: string): Promise<boolean> {
     return true;
   } finally {
     await Promise.all([first.close(), second.close()]);
+  }
+}
+
+/**
+ * Removes what under `parent` last changed before `before`: a gone process's folder, or a loose temporary file of
+ * a version that received into `parent` itself.
+ */
+async function removeAbandonedFolders(parent: string, before: number): Promise<void> {
+  for (const name of await readdir(parent)) {
+    const entry = path.join(parent, name);
+    const changed = await stat(entry).then((s) => s.mtimeMs, () => Date.now());
+    if (changed < before) await rm(entry, { recursive: true, force: true });
   }
 }
