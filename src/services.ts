@@ -17,6 +17,7 @@ import { InstanceFileStore } from "./store/fileStore.js";
 import { InstanceIndexWriter } from "./store/instanceIndex.js";
 import { createServiceMetrics, type ServiceMetrics } from "./http/metrics.js";
 import { openDicomwebPeers, type DicomwebPeers } from "./dicomweb/dicomwebClient.js";
+import { RedisUpsEventRelay } from "./dicomweb/upsEventRelay.js";
 import { UpsEventChannels } from "./dicomweb/upsEvents.js";
 import { Worklist } from "./dicomweb/worklist.js";
 
@@ -45,6 +46,8 @@ export interface Services {
   /** The UPS-RS worklist (PS3.18 §11) and the WebSocket channels its event reports go out on. */
   worklist: Worklist;
   upsChannels: UpsEventChannels;
+  /** UPS event reports relayed between `serve` replicas over Redis pub/sub (TRRG_REDIS_URL); undefined in one process. */
+  upsRelay: RedisUpsEventRelay | undefined;
   /** The PACS studies are retrieved from by WADO-RS (TRRG_DICOMWEB_PEERS_FILE); undefined when none is configured. */
   dicomwebPeers: DicomwebPeers | undefined;
   /** This instance's Prometheus registry and metrics (GET /metrics). */
@@ -70,11 +73,13 @@ async function openAuthorization(config: Config, logger: Logger) {
   return { authorizationServer: undefined, tokens: AccessTokenValidator.remote(jwksUrl, config.auth), issuerMetadata };
 }
 
-export async function openServices(config: Config, logger: Logger = createLogger(config.log.level)): Promise<Services> {
+/** `upsEventRelay: false` for processes without UPS-RS channels (`trrg-gateway worker`). */
+export async function openServices(config: Config, logger: Logger = createLogger(config.log.level), options: { upsEventRelay?: boolean } = {}): Promise<Services> {
   const files = new InstanceFileStore(config.storage.instancesDir);
   await files.open();
   const db = await openConfiguredDatabase(config.database);
   let dispatch: RedisJobDispatch | undefined;
+  let upsRelay: RedisUpsEventRelay | undefined;
   try {
     const authorization = await openAuthorization(config, logger);
     const auditForwarder = config.auditSyslog ? new SyslogForwarder(config.auditSyslog, logger) : undefined;
@@ -91,6 +96,7 @@ export async function openServices(config: Config, logger: Logger = createLogger
     const deliveries = new DeliveryOutbox(db, deliveryOutboxSettings(config.fhir.delivery));
     const deliveryTarget = await openDeliveryTarget(config.fhir.delivery);
     const upsChannels = new UpsEventChannels(logger);
+    upsRelay = redis && options.upsEventRelay !== false ? new RedisUpsEventRelay(redis, upsChannels, logger) : undefined;
     const worklist = new Worklist(db, upsChannels, { defaultWorklistLabel: config.ups.worklistLabel, maxResults: config.qido.maxLimit });
     const dicomwebPeers = config.dicomwebClient.peers.length > 0 ? await openDicomwebPeers(config, { index, files, logger }) : undefined;
     return {
@@ -107,11 +113,13 @@ export async function openServices(config: Config, logger: Logger = createLogger
       deliveryTarget,
       worklist,
       upsChannels,
+      upsRelay,
       dicomwebPeers,
       metrics: createServiceMetrics({ db, deliveries, logger }),
       ...authorization,
     };
   } catch (error) {
+    await upsRelay?.close();
     await dispatch?.close();
     await db.destroy();
     throw error;
@@ -120,6 +128,7 @@ export async function openServices(config: Config, logger: Logger = createLogger
 
 export async function closeServices(services: Services): Promise<void> {
   services.upsChannels.closeAll();
+  await services.upsRelay?.close();
   services.auditForwarder?.close();
   await services.jobs.dispatch?.close();
   await services.db.destroy();

@@ -23,7 +23,8 @@ export interface RunningWorker {
 }
 
 export async function startWorker(config: Config, createJobHandler: (services: Services) => JobHandler): Promise<RunningWorker> {
-  const services = await openServices(config);
+  // A worker changes no workitem and opens no UPS-RS channel: it has no part in relaying their event reports.
+  const services = await openServices(config, undefined, { upsEventRelay: false });
   let server: Server;
   try {
     server = await listenForProbes(services);

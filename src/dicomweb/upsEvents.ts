@@ -5,6 +5,11 @@
 // One channel per subscriber AE title; a second connection for the same AE replaces the first. Reports for an AE
 // whose channel is closed wait in a bounded queue and are sent when it reconnects (the user agent re-opens the
 // channel after a loss, §8.10.4.2); past the bound the oldest are dropped, and the count is logged.
+//
+// Scaled out, the reports also travel between replicas (src/dicomweb/upsEventRelay.ts): each has an id, every
+// replica delivers or queues it, and what waits here for an AE whose channel is open on another replica is handed
+// over to that one, which drops what it already has. SCP status changes stay on the replica they describe.
+import { randomBytes } from "node:crypto";
 import type { WebSocket } from "ws";
 import type { DicomJsonDataset, DicomJsonElement } from "../dicom/dicomJson.js";
 import type { Logger } from "../log.js";
@@ -70,10 +75,34 @@ export function scpStatusReport(status: "GOING DOWN" | "RESTARTED"): UpsEvent {
   };
 }
 
+/** A report as it travels between replicas: its id is unique across them, so a replica given it twice keeps one. */
+export interface RelayedReport {
+  id: string;
+  event: UpsEvent;
+}
+
+/** How reports reach the other replicas of a scaled-out service (src/dicomweb/upsEventRelay.ts); none in one process. */
+export interface UpsEventRelay {
+  /** Sends the report for these AE titles to the other replicas, best-effort (what waits here stays here). */
+  publish(aeTitles: readonly string[], report: RelayedReport): void;
+  /** A channel opened or closed here. */
+  channelsChanged(): void;
+}
+
+interface Waiting extends RelayedReport {
+  /** This replica's own status (SCP Status Change): never handed to another replica. */
+  local?: true;
+}
+
 export class UpsEventChannels {
-  private readonly channels = new Map<string, WebSocket>();
-  private readonly queues = new Map<string, string[]>();
+  private readonly channels = new Map<string, { socket: WebSocket; openedAt: number }>();
+  private readonly queues = new Map<string, Waiting[]>();
+  /** With a relay: the ids of the reports delivered or queued here, per AE (a bounded memory). */
+  private readonly seen = new Map<string, Set<string>>();
+  private readonly idPrefix = randomBytes(6).toString("base64url");
+  private reportCount = 0;
   private messageId = 0;
+  private relay: UpsEventRelay | undefined;
 
   constructor(private readonly logger: Logger) {}
 
@@ -82,30 +111,91 @@ export class UpsEventChannels {
     return this.channels.size;
   }
 
+  /** Sends this replica's reports to the other replicas too (the relay then hands theirs to receive()). */
+  relayThrough(relay: UpsEventRelay): void {
+    this.relay = relay;
+  }
+
   /** Opens the AE's channel on this socket (replacing an older one) and sends what waited for it. */
   attach(aeTitle: string, socket: WebSocket): void {
     const previous = this.channels.get(aeTitle);
-    if (previous && previous !== socket) previous.close(4000, "replaced by a newer connection for this AE title");
-    this.channels.set(aeTitle, socket);
+    if (previous && previous.socket !== socket) previous.socket.close(4000, "replaced by a newer connection for this AE title");
+    this.channels.set(aeTitle, { socket, openedAt: Date.now() });
     socket.on("close", () => {
-      if (this.channels.get(aeTitle) === socket) this.channels.delete(aeTitle);
+      if (this.channels.get(aeTitle)?.socket !== socket) return;
+      this.channels.delete(aeTitle);
+      this.relay?.channelsChanged();
     });
     const waiting = this.queues.get(aeTitle) ?? [];
     this.queues.delete(aeTitle);
-    for (const frame of waiting) socket.send(frame);
+    for (const report of waiting) socket.send(this.frame(report.event));
+    this.relay?.channelsChanged();
   }
 
   /** Sends the event to each subscriber AE: now when its channel is open, else when it reconnects. */
   send(aeTitles: Iterable<string>, event: UpsEvent): void {
+    const titles = [...new Set(aeTitles)];
+    if (titles.length === 0) return;
+    const report = { id: `${this.idPrefix}.${++this.reportCount}`, event };
+    this.deliver(titles, report);
+    this.relay?.publish(titles, report);
+  }
+
+  /** A report from another replica: delivered or queued here like one of this replica's own, unless already here. */
+  receive(aeTitles: readonly string[], report: RelayedReport): void {
+    this.deliver(aeTitles, report);
+  }
+
+  /** Sends the event to every open channel of this replica (SCP status changes). */
+  broadcast(event: UpsEvent): void {
+    this.deliver(this.channels.keys(), { id: `${this.idPrefix}.${++this.reportCount}`, event }, true);
+  }
+
+  /** The channels open here: AE title → when it opened (ms since the epoch). */
+  openChannels(): Map<string, number> {
+    return new Map([...this.channels].map(([aeTitle, channel]) => [aeTitle, channel.openedAt]));
+  }
+
+  /**
+   * The AE's channel is (or just was) open on another replica: closes the one here when that one is newer
+   * (`replaced`), and gives what waits here for the AE to `forward` (to that replica, which drops what it has
+   * already). What could not be forwarded waits here again.
+   */
+  async handOver(aeTitle: string, replaced: boolean, forward: (reports: RelayedReport[]) => Promise<boolean>): Promise<void> {
+    const channel = this.channels.get(aeTitle);
+    if (replaced && channel) {
+      channel.socket.close(4000, "replaced by a newer connection for this AE title");
+      this.channels.delete(aeTitle);
+      this.relay?.channelsChanged();
+    }
+    const reports = (this.queues.get(aeTitle) ?? []).filter((report) => !report.local).map(({ id, event }) => ({ id, event }));
+    this.queues.delete(aeTitle);
+    if (reports.length === 0 || (await forward(reports))) return;
+    const now = this.channels.get(aeTitle)?.socket;
+    if (now && now.readyState === now.OPEN) {
+      for (const report of reports) now.send(this.frame(report.event));
+      return;
+    }
+    this.queues.set(aeTitle, [...reports, ...(this.queues.get(aeTitle) ?? [])].slice(-MAX_QUEUED_PER_AE));
+  }
+
+  /** Closes every channel (shutdown). */
+  closeAll(): void {
+    for (const { socket } of this.channels.values()) socket.close(1001, "the service is stopping");
+    this.channels.clear();
+    this.relay?.channelsChanged();
+  }
+
+  private deliver(aeTitles: Iterable<string>, report: RelayedReport, local = false): void {
     for (const aeTitle of new Set(aeTitles)) {
-      const frame = JSON.stringify(this.report(event));
-      const socket = this.channels.get(aeTitle);
+      if (this.relay && !this.remember(aeTitle, report.id)) continue;
+      const socket = this.channels.get(aeTitle)?.socket;
       if (socket && socket.readyState === socket.OPEN) {
-        socket.send(frame);
+        socket.send(this.frame(report.event));
         continue;
       }
       const queue = this.queues.get(aeTitle) ?? [];
-      queue.push(frame);
+      queue.push(local ? { ...report, local } : report);
       if (queue.length > MAX_QUEUED_PER_AE) {
         queue.shift();
         this.logger.warn({ maxQueued: MAX_QUEUED_PER_AE }, "UPS event queue of a disconnected subscriber is full; the oldest report was dropped");
@@ -114,15 +204,19 @@ export class UpsEventChannels {
     }
   }
 
-  /** Sends the event to every open channel (SCP status changes). */
-  broadcast(event: UpsEvent): void {
-    this.send([...this.channels.keys()], event);
+  /** Records that the report reached this replica for the AE; false when it had already. */
+  private remember(aeTitle: string, id: string): boolean {
+    const ids = this.seen.get(aeTitle) ?? new Set<string>();
+    if (ids.has(id)) return false;
+    ids.add(id);
+    // Twice the queue bound: a hand-over holds at most one queue's worth of reports this replica may have had.
+    if (ids.size > 2 * MAX_QUEUED_PER_AE) ids.delete(ids.values().next().value!);
+    this.seen.set(aeTitle, ids);
+    return true;
   }
 
-  /** Closes every channel (shutdown). */
-  closeAll(): void {
-    for (const socket of this.channels.values()) socket.close(1001, "the service is stopping");
-    this.channels.clear();
+  private frame(event: UpsEvent): string {
+    return JSON.stringify(this.report(event));
   }
 
   /** The N-EVENT-REPORT-RQ as DICOM JSON (PS3.7 Table 10.3-1 command fields, then the event's attributes). */
