@@ -4,6 +4,7 @@
 import { MIMEType } from "node:util";
 import {
   FIRST_READ_BYTES,
+  parseHeader,
   readInstanceHeader,
   readInstanceHeaderFromPrefix,
   Part10Error,
@@ -180,13 +181,14 @@ class StagingSink implements PartSink {
 
   /** Takes a chunk; returns a promise only when the disk is behind (backpressure) or the part must be dropped. */
   partData(chunk: Buffer): Promise<void> | undefined {
-    if (!this.temporary) return undefined; // a failed part: its bytes are read and dropped
-    if (this.temporary.size + chunk.length > this.services.settings.maxPartBytes) {
-      throw payloadTooLarge(`a part exceeds the limit of ${this.services.settings.maxPartBytes} bytes`);
-    }
+    // Kept for a failed part too: a refusal for want of space still names the instance (sopUIDsOf).
     if (this.prefixLength < FIRST_READ_BYTES) {
       this.prefix.push(chunk.subarray(0, FIRST_READ_BYTES - this.prefixLength));
       this.prefixLength += this.prefix.at(-1)!.length;
+    }
+    if (!this.temporary) return undefined; // a failed part: its bytes are read and dropped
+    if (this.temporary.size + chunk.length > this.services.settings.maxPartBytes) {
+      throw payloadTooLarge(`a part exceeds the limit of ${this.services.settings.maxPartBytes} bytes`);
     }
     let waiting: Promise<void> | undefined;
     try {
@@ -207,9 +209,10 @@ class StagingSink implements PartSink {
     this.temporary = undefined;
     // One chunk usually holds the whole prefix: then it is used as it is, without a copy.
     const prefix = this.prefix.length === 1 ? this.prefix[0]! : Buffer.concat(this.prefix);
+    const failure = this.failure ?? { failureReason: FailureReason.ProcessingFailure, detail: "lost part" };
     const outcome = temporary
       ? settlePart({ temporary, prefix, written: temporary.finish() }, this.headers, this.request, this.services.settings)
-      : Promise.resolve({ failed: this.failure ?? { failureReason: FailureReason.ProcessingFailure, detail: "lost part" } });
+      : Promise.resolve({ failed: failure.failureReason === FailureReason.OutOfResources ? { ...sopUIDsOf(prefix), ...failure } : failure });
     // Observed later through `parts`; this handler only keeps an early failure from counting as unhandled.
     outcome.catch(() => undefined);
     this.parts.push(outcome);
@@ -257,7 +260,22 @@ async function settlePart(part: ReceivedPart, headers: PartHeaders, request: Sto
   } catch (error) {
     await part.temporary.discard();
     if (!isOutOfSpace(error)) throw error;
-    return { failed: { failureReason: FailureReason.OutOfResources, detail: "storage volume is full" } };
+    return { failed: { ...sopUIDsOf(part.prefix), failureReason: FailureReason.OutOfResources, detail: "storage volume is full" } };
+  }
+}
+
+/**
+ * The SOP UIDs of a part refused for want of space before it was checked, read from its first bytes: the Failed
+ * SOP Sequence item then names the instance to send again (PS3.18 Table I.1-1 includes PS3.3 Table 10-11, whose
+ * two UIDs are Type 1). None when those bytes do not hold them.
+ */
+function sopUIDsOf(prefix: Buffer): Pick<FailedInstance, "sopClassUID" | "sopInstanceUID"> {
+  try {
+    const header = parseHeader(prefix, false);
+    const uids = header && instanceUIDs(header.dataset);
+    return uids && !("failed" in uids) ? { sopClassUID: uids.sopClassUID, sopInstanceUID: uids.sopInstanceUID } : {};
+  } catch {
+    return {};
   }
 }
 
