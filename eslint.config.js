@@ -16,4 +16,9 @@ export default tseslint.config(
     files: ["bench/**/*.ts", "test/fixtures/*.ts", "src/main.ts"],
     rules: { "no-console": "off" },
   },
+  // Plain Node scripts of the deployment (no TypeScript, so no Node types to declare the globals).
+  {
+    files: ["deploy/**/*.mjs"],
+    languageOptions: { globals: { process: "readonly" } },
+  },
 );

@@ -184,9 +184,15 @@ async function expectDeliveredOnce(resources: ReportResources): Promise<void> {
   expect(held.devices).toHaveLength(1);
 }
 
+/** The AuditEvents of the report's delivery attempts, oldest first, once there is one per attempt recorded. */
 async function auditOf(t: TestApp, resources: ReportResources) {
-  const { events } = await t.services.audit.search({ entity: `DiagnosticReport/${resources.report.id}`, count: 100, offset: 0 });
-  return events.filter((e) => e.subtype?.some((s) => s.code === "fhir-delivery")).reverse();
+  // An attempt is audited just after its outcome is recorded in the outbox, so the event can trail `finished`.
+  const [delivery] = await deliveriesOf(t, resources);
+  return waitFor("an AuditEvent per delivery attempt", async () => {
+    const { events } = await t.services.audit.search({ entity: `DiagnosticReport/${resources.report.id}`, count: 100, offset: 0 });
+    const attempts = events.filter((e) => e.subtype?.some((s) => s.code === "fhir-delivery")).reverse();
+    return attempts.length >= (delivery?.attempts ?? 0) ? attempts : undefined;
+  });
 }
 
 describe("delivery of a report to the target FHIR server", () => {

@@ -1,5 +1,6 @@
-// The embedded durable job queue (src/jobs/) over the real app: real SQLite, real STOW-RS, real tokens. The queue
-// and the runner are what is under test; the handlers are plain test functions standing in for the pipeline.
+// The durable job queue (src/jobs/) over the real app: real SQLite (with TEST_STORE=postgres real PostgreSQL and the
+// BullMQ dispatch on a real Redis), real STOW-RS, real tokens. The queue and the runner are what is under test; the
+// handlers are plain test functions standing in for the pipeline.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -16,6 +17,7 @@ import { startServer } from "../src/server.js";
 import { openConfiguredDatabase } from "../src/store/database.js";
 import { makeInstance, newUid } from "./fixtures/dicomFactory.js";
 import { SHARED_KEYS_FILE, startTestApp, storeInstances, TEST_CLIENTS, type TestApp } from "./support/testApp.js";
+import { scaleOutEnv } from "./support/scaleOut.js";
 import { until } from "./support/until.js";
 
 const MODEL = { name: "test-model", version: "1.0.0" };
@@ -311,7 +313,8 @@ describe("the server with a job handler", () => {
   it("runs jobs, hands an unfinished one back when it stops, and finishes it after the restart", async () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), "trrg-jobs-server-"));
     try {
-      const config = loadConfig({ TRRG_DATA_DIR: dataDir, TRRG_PORT: "0", TRRG_LOG_LEVEL: "silent", TRRG_AUTH_KEYS_FILE: SHARED_KEYS_FILE, TRRG_JOB_LEASE: "300ms" });
+      const env = { TRRG_DATA_DIR: dataDir, TRRG_PORT: "0", TRRG_LOG_LEVEL: "silent", TRRG_AUTH_KEYS_FILE: SHARED_KEYS_FILE, TRRG_JOB_LEASE: "300ms" };
+      const config = loadConfig({ ...(await scaleOutEnv(dataDir, env)), ...env });
       const first = await startServer(config, { jobHandler: (_job, signal) => new Promise((_resolve, reject) => signal.addEventListener("abort", () => reject(signal.reason))) });
       const job = await first.services.jobs.enqueue({ studyInstanceUID: newUid(), model: MODEL, trigger: "command" });
       await until(async () => ((await first.services.jobs.get(job.id))?.state === "running" ? true : undefined));

@@ -5,8 +5,9 @@ import { randomUUID } from "node:crypto";
 import { Queue } from "bullmq";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { JobQueue, type Job } from "../src/jobs/jobQueue.js";
-import { startJobRunner, type JobHandler, type JobRunner } from "../src/jobs/jobRunner.js";
+import { JobRunner, startJobRunner, type JobHandler } from "../src/jobs/jobRunner.js";
 import { REPORT_JOB_QUEUE } from "../src/jobs/redisDispatch.js";
+import { createLogger } from "../src/log.js";
 import { makeInstance, newUid } from "./fixtures/dicomFactory.js";
 import { startRedis, type RunningRedis } from "./support/redis.js";
 import { startTestApp, storeInstances, type TestApp } from "./support/testApp.js";
@@ -144,5 +145,35 @@ describe("jobs dispatched over Redis", () => {
     expect(await t.services.jobs.get(job.id)).toMatchObject({ state: "queued", attempts: 0 });
     runJobs(async () => "finished by the second worker");
     expect(await finished(job.id)).toMatchObject({ state: "succeeded", attempts: 1, result: "finished by the second worker" });
+  });
+
+  it("hands back at shutdown a job whose claim was on its way when stop began, and stop does not wait for it", async () => {
+    await startApp();
+    let claiming!: () => void;
+    const claimStarted = new Promise<void>((resolve) => (claiming = resolve));
+    let proceed!: () => void;
+    const claimMayFinish = new Promise<void>((resolve) => (proceed = resolve));
+    // The claim of the announced job reaches the store only once stop() has begun.
+    class SlowClaims extends JobQueue {
+      override async claimById(id: string, owner: string): Promise<Job | undefined> {
+        claiming();
+        await claimMayFinish;
+        return super.claimById(id, owner);
+      }
+    }
+    let started = 0;
+    const runner = new JobRunner(new SlowClaims(t.services.db, t.services.config.jobs), () => {
+      started += 1;
+      return new Promise<never>(() => undefined);
+    }, { concurrency: 1, leaseMs: LEASE_MS, pollIntervalMs: 20, logger: createLogger("silent"), dispatchFrom: { url: redis.url, prefix } });
+    runner.start();
+    const job = await t.services.jobs.enqueue({ studyInstanceUID: newUid(), model: MODEL, trigger: "command" });
+    await claimStarted;
+    const stopped = runner.stop(100).then(() => "stopped" as const);
+    proceed();
+    const timedOut = new Promise<"still running">((resolve) => setTimeout(() => resolve("still running"), 5000));
+    expect(await Promise.race([stopped, timedOut])).toBe("stopped");
+    expect(started).toBe(0);
+    expect(await t.services.jobs.get(job.id)).toMatchObject({ state: "queued", attempts: 0, leaseOwner: null });
   });
 });

@@ -382,6 +382,33 @@ describe("Subscriptions (§11.10-§11.12) and event reports over WebSocket (§8.
     await t.api.delete("/dicomweb/workitems/1.2.840.10008.5.1.4.34.5/subscribers/GLOBALWATCH").expect(200);
   });
 
+  it("reports a new workitem as SCHEDULED before the claim of a performer that took it the moment it was stored", async () => {
+    const channel = await openChannel("CLAIMWATCH");
+    await t.api.post("/dicomweb/workitems/1.2.840.10008.5.1.4.34.5/subscribers/CLAIMWATCH").expect(201);
+    const uid = nextUid();
+    // The performer's claim lands between the workitem's insert and its subscriptions (a poll at that moment).
+    const { store } = t.services.worklist;
+    const subscribeAll = store.subscribeAll.bind(store);
+    let claim: Promise<unknown> | undefined;
+    store.subscribeAll = async (target, subscribers, at) => {
+      if (target === uid && !claim) {
+        claim = t.services.worklist.claim(uid, "QUICKPERFORMER");
+        await until(async () => ((await store.get(uid))?.state === "IN PROGRESS" ? true : undefined));
+      }
+      return subscribeAll(target, subscribers, at);
+    };
+    try {
+      expect((await create(workitem(), uid)).res.status).toBe(201);
+      await claim;
+    } finally {
+      store.subscribeAll = subscribeAll;
+    }
+    await eventually(() => eventsFor(channel.events, uid).length >= 2);
+    expect(eventsFor(channel.events, uid).map((e) => value(e, TAG.ProcedureStepState))).toEqual(["SCHEDULED", "IN PROGRESS"]);
+    channel.socket.close();
+    await t.api.delete("/dicomweb/workitems/1.2.840.10008.5.1.4.34.5/subscribers/CLAIMWATCH").expect(200);
+  });
+
   it("subscribes to one workitem, reporting its current state at once; unsubscribing stops the reports", async () => {
     const { uid } = await create();
     const channel = await openChannel("ONEWATCH");

@@ -86,6 +86,8 @@ export class Worklist {
   readonly store: UpsStore;
   /** Told when a workitem may have become claimable (created, or updated while SCHEDULED). */
   private readonly claimableListeners: Array<() => void> = [];
+  /** Per workitem, the last of its event reports under way: each report goes out after those of earlier changes. */
+  private readonly reporting = new Map<string, Promise<void>>();
 
   constructor(
     db: Database,
@@ -117,11 +119,15 @@ export class Worklist {
       updatedAt: at,
     };
     if (!(await this.store.insert(record))) throw new UpsError(409, "The Workitem already exists.", `a workitem with UID ${created.uid} exists`);
-    // Global subscribers are subscribed to each new workitem, filtered ones when it matches (PS3.4 CC.2.3.3).
-    const subscribers = (await this.worklistSubscribers()).filter((s) => !s.suspended && (s.filter === null || matchesDataset(created.dataset, parseSubscriptionFilter(s.filter))));
-    await this.store.subscribeAll(created.uid, subscribers, at);
-    const stored = (await this.store.get(created.uid))!;
-    await this.notify(stateReport(stored.uid, stored.dataset, "SCHEDULED"));
+    // A performer may claim the workitem as soon as it is inserted: its subscribers are subscribed and hear of it
+    // as SCHEDULED before they hear of that claim.
+    const stored = await this.inOrder(created.uid, async () => {
+      // Global subscribers are subscribed to each new workitem, filtered ones when it matches (PS3.4 CC.2.3.3).
+      const subscribers = (await this.worklistSubscribers()).filter((s) => !s.suspended && (s.filter === null || matchesDataset(created.dataset, parseSubscriptionFilter(s.filter))));
+      await this.store.subscribeAll(created.uid, subscribers, at);
+      await this.report(stateReport(created.uid, created.dataset, "SCHEDULED"));
+      return (await this.store.get(created.uid))!;
+    });
     this.claimableListeners.forEach((listener) => listener());
     return stored;
   }
@@ -323,9 +329,31 @@ export class Worklist {
     return [...(await this.store.subscriptionsOf(GLOBAL_SUBSCRIPTION_UID)), ...(await this.store.subscriptionsOf(FILTERED_GLOBAL_SUBSCRIPTION_UID))];
   }
 
-  private async notify(event: UpsEvent): Promise<void> {
+  /** Reports a change of a workitem to its subscribers, after the reports of its earlier changes. */
+  private notify(event: UpsEvent): Promise<void> {
+    return this.inOrder(event.workitemUid, () => this.report(event));
+  }
+
+  private async report(event: UpsEvent): Promise<void> {
     const subscribers = await this.store.subscriptionsOf(event.workitemUid);
     this.channels.send(subscribers.map((s) => s.aeTitle), event);
+  }
+
+  /**
+   * Runs `step` once the reports under way for the workitem have gone out: reports of two changes made at nearly
+   * the same time (a creation and a performer's claim) reach the subscribers in the order of the changes.
+   */
+  private inOrder<T>(uid: string, step: () => Promise<T>): Promise<T> {
+    const result = (this.reporting.get(uid) ?? Promise.resolve()).then(step);
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.reporting.set(uid, settled);
+    void settled.then(() => {
+      if (this.reporting.get(uid) === settled) this.reporting.delete(uid);
+    });
+    return result;
   }
 
   /** Reads, computes the change (undefined: nothing to change), applies it if the workitem is as read; retries. */

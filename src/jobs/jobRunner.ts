@@ -154,6 +154,13 @@ export class JobRunner {
     if (this.stopping || this.active.size >= this.options.concurrency) return false;
     const job = await this.queue.claimById(jobId, this.owner);
     if (!job) return false;
+    // stop() began while the claim was on its way and no longer counts this run: the job goes back untouched.
+    if (this.stopping) {
+      await this.queue.release(leaseOf(job)).catch((error: unknown) =>
+        this.options.logger.error({ jobId, error: errorKind(error) }, "job could not be handed back; its lease will expire"),
+      );
+      return false;
+    }
     await this.launch(job);
     return true;
   }

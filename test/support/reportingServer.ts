@@ -7,6 +7,7 @@ import { loadConfig, type Config } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
 import { closeReportModel, openReportModel, studyJobHandler, type ReportModel } from "../../src/pipeline/studyJob.js";
 import { startServer, type RunningServer } from "../../src/server.js";
+import { scaleOutEnv } from "./scaleOut.js";
 import { SHARED_KEYS_FILE, TEST_CLIENTS, type TestClient } from "./testApp.js";
 
 export interface ReportingServer {
@@ -19,7 +20,10 @@ export interface ReportingServer {
   stop(): Promise<void>;
 }
 
-/** Starts the service on `dataDir` with `env` over the test defaults; `clients` are registered with its OAuth server. */
+/**
+ * Starts the service on `dataDir` with `env` over the test defaults; `clients` are registered with its OAuth server.
+ * With TEST_STORE=postgres it runs on the run's PostgreSQL and Redis, as test apps do (test/support/scaleOut.ts).
+ */
 export async function startReportingServer(dataDir: string, env: Record<string, string>, clients: TestClient[] = [TEST_CLIENTS.system]): Promise<ReportingServer> {
   const clientsFile = path.join(dataDir, "clients.json");
   await writeFile(clientsFile, JSON.stringify(clients.map((client) => ({ ...client, token_endpoint_auth_method: "client_secret_basic" }))), { mode: 0o600 });
@@ -30,6 +34,7 @@ export async function startReportingServer(dataDir: string, env: Record<string, 
     TRRG_STORAGE_MIN_FREE: "0",
     TRRG_AUTH_KEYS_FILE: SHARED_KEYS_FILE,
     TRRG_AUTH_CLIENTS_FILE: clientsFile,
+    ...(await scaleOutEnv(dataDir, env)),
     ...env,
   });
   const reportModel: ReportModel = await openReportModel(config, createLogger("silent"));

@@ -1,11 +1,11 @@
-// A real app over a fresh data folder (real SQLite, real files, the real embedded OAuth server) for tests that
-// go through HTTP. `api` is a supertest agent that sends a real access token with every request.
+// A real app over a fresh data folder (real SQLite, real files, the real embedded OAuth server; with
+// TEST_STORE=postgres real PostgreSQL and Redis dispatch instead) for tests that go through HTTP.
+// `api` is a supertest agent that sends a real access token with every request.
 import { createWriteStream } from "node:fs";
 import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Express } from "express";
-import pg from "pg";
 import request from "supertest";
 import type TestAgent from "supertest/lib/agent.js";
 import { createApp } from "../../src/app.js";
@@ -13,6 +13,7 @@ import { loadConfig } from "../../src/config.js";
 import { closeServices, openServices, type Services } from "../../src/services.js";
 import { createLogger, type Logger } from "../../src/log.js";
 import { makeMultipartRelated } from "../fixtures/dicomFactory.js";
+import { scaleOutEnv } from "./scaleOut.js";
 
 export const PUBLIC_URL = "http://127.0.0.1:8080";
 /** Signing keys shared by the tests of one run: generating RSA keys for every app would be slow. */
@@ -71,29 +72,12 @@ function suiteLogger(): Logger | undefined {
 }
 
 /**
- * A new database for one test app on the run's PostgreSQL server (TEST_STORE=postgres), or undefined when the
- * suite runs on SQLite.
+ * Starts the app on a new temporary data folder; pass TRRG_DATA_DIR in env to reopen an existing one. With
+ * TEST_STORE=postgres it runs on the run's PostgreSQL and Redis (test/support/scaleOut.ts).
  */
-async function testDatabaseUrl(dataDir: string): Promise<string | undefined> {
-  const server = process.env.TEST_POSTGRES_URL;
-  if (!server) return undefined;
-  const name = `t_${path.basename(dataDir).replace(/[^A-Za-z0-9]/g, "_").toLowerCase()}`;
-  const client = new pg.Client({ connectionString: server });
-  await client.connect();
-  try {
-    const exists = await client.query("select 1 from pg_database where datname = $1", [name]);
-    if (exists.rowCount === 0) await client.query(`create database "${name}"`);
-  } finally {
-    await client.end();
-  }
-  return `${server.slice(0, server.lastIndexOf("/"))}/${name}`;
-}
-
-/** Starts the app on a new temporary data folder; pass TRRG_DATA_DIR in env to reopen an existing one. */
 export async function startTestApp(env: Record<string, string> = {}, options: { logger?: Logger } = {}): Promise<TestApp> {
   const dataDir = env.TRRG_DATA_DIR ?? (await mkdtemp(path.join(tmpdir(), "trrg-test-")));
   await mkdir(dataDir, { recursive: true });
-  const databaseUrl = await testDatabaseUrl(dataDir);
   const config = loadConfig({
     TRRG_LOG_LEVEL: "silent",
     TRRG_STORAGE_MIN_FREE: "0",
@@ -101,7 +85,7 @@ export async function startTestApp(env: Record<string, string> = {}, options: { 
     TRRG_AUTH_KEYS_FILE: SHARED_KEYS_FILE,
     TRRG_AUTH_CLIENTS_FILE: await writeClients(dataDir),
     TRRG_RATE_LIMIT: "0",
-    ...(databaseUrl ? { TRRG_DATABASE_URL: databaseUrl } : {}),
+    ...(await scaleOutEnv(dataDir, env)),
     ...env,
     TRRG_DATA_DIR: dataDir,
   });
