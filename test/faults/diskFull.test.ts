@@ -12,14 +12,13 @@ import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { FailureReason } from "../../src/dicomweb/storeResponse.js";
 import { makePhantomStudy, type PhantomStudy } from "../../src/phantom/study.js";
-import { countOf, printCounts, startCluster, storeStudy, untilReported, type Cluster } from "../support/cluster.js";
+import { countOf, printCounts, SMALL_PHANTOM, startCluster, storeStudy, untilReported, type Cluster } from "../support/cluster.js";
 
-const RENDER = { rows: 256, columns: 256, pixelSpacingMm: 1.4 };
 const STUDIES = 24;
 const BIG = "64m";
 const PAGE = 4096;
 
-const studies = Array.from({ length: STUDIES }, (_, i) => makePhantomStudy(3_600_000 + i, RENDER));
+const studies = Array.from({ length: STUDIES }, (_, i) => makePhantomStudy(3_600_000 + i, SMALL_PHANTOM));
 const pages = (bytes: number) => Math.ceil(bytes / PAGE);
 
 /**

@@ -8,11 +8,10 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { IDENTIFIER_SYSTEMS } from "../../src/fhir/canonical.js";
 import { makePhantomStudy } from "../../src/phantom/study.js";
-import { countOf, printCounts, startCluster, storeStudy, untilReported, type Cluster } from "../support/cluster.js";
+import { countOf, printCounts, SMALL_PHANTOM, startCluster, storeStudy, untilReported, type Cluster } from "../support/cluster.js";
 import { startFhirPeer, type FhirPeer } from "../support/fhirPeer.js";
 import { until } from "../support/until.js";
 
-const RENDER = { rows: 256, columns: 256, pixelSpacingMm: 1.4 };
 const STUDIES = 10;
 const OUTAGE_MS = 60_000;
 /**
@@ -62,7 +61,7 @@ it("delivers every report exactly once after the FHIR target was down for a minu
   await cluster.startWorker("worker-2");
   await recordClaims(cluster);
   const tokens = await Promise.all(apis.map((api) => cluster.token(api)));
-  const studies = Array.from({ length: STUDIES }, (_, i) => makePhantomStudy(3_400_000 + i, RENDER));
+  const studies = Array.from({ length: STUDIES }, (_, i) => makePhantomStudy(3_400_000 + i, SMALL_PHANTOM));
   const uids = studies.map((s) => s.studyInstanceUID);
 
   // Down before the first report exists: every report is produced during the outage.

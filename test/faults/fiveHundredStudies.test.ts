@@ -3,24 +3,16 @@
 // reported exactly once, every instance stored once, nothing lost; the processes then stop gracefully.
 import { readdir } from "node:fs/promises";
 import path from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { makePhantomStudy, type PhantomStudy } from "../../src/phantom/study.js";
-import { countOf, printCounts, startCluster, storeStudy, untilReported, type Cluster } from "../support/cluster.js";
+import { clusterForFile, countOf, printCounts, SMALL_PHANTOM, storeStudy, untilReported } from "../support/cluster.js";
 
-const RENDER = { rows: 256, columns: 256, pixelSpacingMm: 1.4 };
 const STUDIES = 500;
 const SENDERS = 8;
 /** Every tenth study goes to both replicas at once. */
 const TWICE_EVERY = 10;
 
-let cluster: Cluster;
-
-beforeAll(async () => {
-  cluster = await startCluster();
-});
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = clusterForFile();
 
 async function filesUnder(dir: string): Promise<number> {
   let count = 0;
@@ -31,10 +23,10 @@ async function filesUnder(dir: string): Promise<number> {
 }
 
 it("reports 500 studies sent at once to two API replicas exactly once each, with two workers", async () => {
-  const apis = [await cluster.startApi("api-1"), await cluster.startApi("api-2")];
-  const workers = [await cluster.startWorker("worker-1"), await cluster.startWorker("worker-2")];
-  const tokens = await Promise.all(apis.map((api) => cluster.token(api)));
-  const studies: PhantomStudy[] = Array.from({ length: STUDIES }, (_, i) => makePhantomStudy(4_000_000 + i, RENDER));
+  const apis = [await cluster().startApi("api-1"), await cluster().startApi("api-2")];
+  const workers = [await cluster().startWorker("worker-1"), await cluster().startWorker("worker-2")];
+  const tokens = await Promise.all(apis.map((api) => cluster().token(api)));
+  const studies: PhantomStudy[] = Array.from({ length: STUDIES }, (_, i) => makePhantomStudy(4_000_000 + i, SMALL_PHANTOM));
   const statuses: number[] = [];
   let next = 0;
   const started = Date.now();
@@ -50,10 +42,10 @@ it("reports 500 studies sent at once to two API replicas exactly once each, with
   await Promise.all(Array.from({ length: SENDERS }, sender));
   const storedMs = Date.now() - started;
   const uids = studies.map((s) => s.studyInstanceUID);
-  const outcomes = await untilReported(cluster.db, uids, 900_000);
+  const outcomes = await untilReported(cluster().db, uids, 900_000);
   const reportedMs = Date.now() - started;
   const sentInstances = studies.reduce((sum, s) => sum + s.images.length, 0);
-  const files = await filesUnder(cluster.storageDir);
+  const files = await filesUnder(cluster().storageDir);
   const stopCodes = await Promise.all([...workers, ...apis].map((p) => p.stop()));
   printCounts("2 API replicas + 2 workers, 500 studies", {
     ...outcomes,

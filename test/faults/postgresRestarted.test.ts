@@ -1,22 +1,14 @@
 // Fault: PostgreSQL restarted (fast shutdown: every connection cut) while studies arrive and are reported. A
 // STOW-RS request that meets the outage must fail clearly and be retried by its sender, as a PACS does; the
 // processes must survive, and every study must be reported exactly once.
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { makePhantomStudy } from "../../src/phantom/study.js";
-import { countOf, printCounts, startCluster, storeStudy, untilReported, type Cluster, type ClusterProcess } from "../support/cluster.js";
+import { clusterForFile, countOf, printCounts, SMALL_PHANTOM, storeStudy, untilReported, type ClusterProcess } from "../support/cluster.js";
 
-const RENDER = { rows: 256, columns: 256, pixelSpacingMm: 1.4 };
 const STUDIES = 30;
 const SENDER_RETRIES = 30;
 
-let cluster: Cluster;
-
-beforeAll(async () => {
-  cluster = await startCluster();
-});
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = clusterForFile();
 
 /** A sender that retries a refused study after a pause, as a PACS's store queue does; returns the statuses it met. */
 async function sendUntilStored(api: ClusterProcess, token: string, instances: readonly Buffer[]): Promise<number[]> {
@@ -32,10 +24,10 @@ async function sendUntilStored(api: ClusterProcess, token: string, instances: re
 }
 
 it("reports every study exactly once when PostgreSQL restarts under load", async () => {
-  const apis = [await cluster.startApi("api-1"), await cluster.startApi("api-2")];
-  const workers = [await cluster.startWorker("worker-1"), await cluster.startWorker("worker-2")];
-  const tokens = await Promise.all(apis.map((api) => cluster.token(api)));
-  const studies = Array.from({ length: STUDIES }, (_, i) => makePhantomStudy(3_200_000 + i, RENDER));
+  const apis = [await cluster().startApi("api-1"), await cluster().startApi("api-2")];
+  const workers = [await cluster().startWorker("worker-1"), await cluster().startWorker("worker-2")];
+  const tokens = await Promise.all(apis.map((api) => cluster().token(api)));
+  const studies = Array.from({ length: STUDIES }, (_, i) => makePhantomStudy(3_200_000 + i, SMALL_PHANTOM));
   const statuses: number[] = [];
   const sending = (async () => {
     for (const [i, study] of studies.entries()) {
@@ -45,10 +37,10 @@ it("reports every study exactly once when PostgreSQL restarts under load", async
   })();
   // Restart while the first studies are being reported and the rest still arrive.
   while (statuses.length < 10) await new Promise((resolve) => setTimeout(resolve, 20));
-  const running = await cluster.db.selectFrom("jobs").select((eb) => eb.fn.countAll<number>().as("n")).where("state", "in", ["queued", "running"]).executeTakeFirstOrThrow();
-  await cluster.postgres.restart(3000);
+  const running = await cluster().db.selectFrom("jobs").select((eb) => eb.fn.countAll<number>().as("n")).where("state", "in", ["queued", "running"]).executeTakeFirstOrThrow();
+  await cluster().postgres.restart(3000);
   await sending;
-  const outcomes = await untilReported(cluster.db, studies.map((s) => s.studyInstanceUID), 240_000);
+  const outcomes = await untilReported(cluster().db, studies.map((s) => s.studyInstanceUID), 240_000);
   const refused = statuses.filter((status) => status !== 200);
   printCounts("PostgreSQL restarted under load", { ...outcomes, unfinishedJobsAtRestart: Number(running.n), stowRequests: statuses.length, refusedDuringOutage: countOf(refused) });
   expect(Number(running.n)).toBeGreaterThan(0);

@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import request from "supertest";
+import { afterAll, beforeAll } from "vitest";
 import { openPostgresDatabase, type Database } from "../../src/store/database.js";
 import { makeMultipartRelated } from "../fixtures/dicomFactory.js";
 import { CLI_ARGS } from "./cli.js";
@@ -14,6 +15,9 @@ import { freePort } from "./debianPeers.js";
 import { startPostgres, type RunningPostgres } from "./postgres.js";
 import { startRedis, type RunningRedis } from "./redis.js";
 import { SHARED_KEYS_FILE, TEST_CLIENTS, type TestClient } from "./testApp.js";
+
+/** Phantom studies small enough that hundreds go through this machine in a fault test (256 × 256 pixels). */
+export const SMALL_PHANTOM = { rows: 256, columns: 256, pixelSpacingMm: 1.4 };
 
 /** The URL every replica names itself by, as behind a load balancer: tokens of one replica hold at every other. */
 export const CLUSTER_PUBLIC_URL = "http://trrg-cluster.test";
@@ -253,4 +257,19 @@ export function countOf(values: readonly (number | string)[]): Record<string, nu
 /** Prints one fault test's counts as a line of its own: `[faults] <what>: {json}` (the acceptance asks for them). */
 export function printCounts(what: string, counts: object): void {
   process.stdout.write(`[faults] ${what}: ${JSON.stringify(counts)}\n`);
+}
+
+/** A cluster for the tests of one file: started before them, stopped after; call the result to get it. */
+export function clusterForFile(options: ClusterOptions = {}): () => Cluster {
+  let cluster: Cluster | undefined;
+  beforeAll(async () => {
+    cluster = await startCluster(options);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return () => {
+    if (!cluster) throw new Error("the cluster has not started");
+    return cluster;
+  };
 }
