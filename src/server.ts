@@ -52,7 +52,11 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   server.on("upgrade", (req, socket, head) => upgradeThroughApp(app, req, socket, head));
   // STOW-RS uploads of large studies take long; the defaults would cut them off.
   server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
+  // Idle keep-alive connections stay open longer than a load balancer's or a client's own idle timeout (commonly
+  // 60 s), so that the other side closes them: when we close first, it may be sending the next request on the
+  // connection just then, and that request fails ("socket hang up", a 502 at the balancer).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.http.port;
   const url = `http://${config.http.host.includes(":") ? `[${config.http.host}]` : config.http.host}:${port}`;

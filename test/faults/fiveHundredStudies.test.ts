@@ -28,6 +28,17 @@ it("reports 500 studies sent at once to two API replicas exactly once each, with
   const tokens = await Promise.all(apis.map((api) => cluster().token(api)));
   const studies: PhantomStudy[] = Array.from({ length: STUDIES }, (_, i) => makePhantomStudy(4_000_000 + i, SMALL_PHANTOM));
   const statuses: number[] = [];
+  // A request that got no HTTP answer at all is sent again, as a PACS's store queue does; counted, and the replica
+  // must still be running at the end (a crash is not a transport hiccup).
+  let resent = 0;
+  const storeOnce = async (replica: number, parts: Buffer[]) => {
+    try {
+      return await storeStudy(apis[replica]!, tokens[replica]!, parts);
+    } catch {
+      resent++;
+      return storeStudy(apis[replica]!, tokens[replica]!, parts);
+    }
+  };
   let next = 0;
   const started = Date.now();
   const sender = async () => {
@@ -35,7 +46,7 @@ it("reports 500 studies sent at once to two API replicas exactly once each, with
       const i = next++;
       const parts = studies[i]!.images.map((image) => image.part10);
       const replicas = i % TWICE_EVERY === 0 ? [0, 1] : [i % 2];
-      const answers = await Promise.all(replicas.map((r) => storeStudy(apis[r]!, tokens[r]!, parts)));
+      const answers = await Promise.all(replicas.map((r) => storeOnce(r, parts)));
       statuses.push(...answers.map((a) => a.status));
     }
   };
@@ -46,11 +57,13 @@ it("reports 500 studies sent at once to two API replicas exactly once each, with
   const reportedMs = Date.now() - started;
   const sentInstances = studies.reduce((sum, s) => sum + s.images.length, 0);
   const files = await filesUnder(cluster().storageDir);
+  const runningAtEnd = await Promise.all([...workers, ...apis].map((p) => Promise.race([p.exited.then(() => false), Promise.resolve(true)])));
   const stopCodes = await Promise.all([...workers, ...apis].map((p) => p.stop()));
   printCounts("2 API replicas + 2 workers, 500 studies", {
     ...outcomes,
     stowRequests: statuses.length,
     stowStatuses: countOf(statuses),
+    resentWithoutAnswer: resent,
     instancesSent: sentInstances,
     files,
     storedSeconds: Math.round(storedMs / 1000),
@@ -60,5 +73,6 @@ it("reports 500 studies sent at once to two API replicas exactly once each, with
   expect(statuses.every((status) => status === 200)).toBe(true);
   expect(outcomes).toMatchObject({ studies: STUDIES, reportedOnce: STUDIES, jobs: { succeeded: STUDIES }, successfulRuns: STUDIES, reports: STUDIES, instances: sentInstances });
   expect(files).toBe(sentInstances);
+  expect(runningAtEnd).toEqual([true, true, true, true]);
   expect(stopCodes).toEqual([0, 0, 0, 0]);
 });
