@@ -138,9 +138,7 @@ export class JobRunner {
       run.endWait();
       clearInterval(run.heartbeat);
       run.controller.abort(new Error("the service is stopping"));
-      await this.queue.release(run.lease).catch((error: unknown) =>
-        this.options.logger.error({ jobId: run.lease.jobId, error: errorKind(error) }, "job could not be handed back; its lease will expire"),
-      );
+      await this.handBack(run.lease);
     }
     this.options.logger.warn({ count: left.length }, "running jobs handed back to the queue at shutdown");
     await consumerClosed;
@@ -156,13 +154,18 @@ export class JobRunner {
     if (!job) return false;
     // stop() began while the claim was on its way and no longer counts this run: the job goes back untouched.
     if (this.stopping) {
-      await this.queue.release(leaseOf(job)).catch((error: unknown) =>
-        this.options.logger.error({ jobId, error: errorKind(error) }, "job could not be handed back; its lease will expire"),
-      );
+      await this.handBack(leaseOf(job));
       return false;
     }
     await this.launch(job);
     return true;
+  }
+
+  /** Queued again, due at once, the attempt not counted; when that fails the lease expiring does the same later. */
+  private async handBack(lease: Lease): Promise<void> {
+    await this.queue.release(lease).catch((error: unknown) =>
+      this.options.logger.error({ jobId: lease.jobId, error: errorKind(error) }, "job could not be handed back; its lease will expire"),
+    );
   }
 
   private async maintain(): Promise<void> {
