@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import type { PatientLinkage } from "./fhir/patientReference.js";
+import { httpOrigin } from "./http/listen.js";
 import { BUNDLED_MODEL_DIR } from "./inference/modelLocation.js";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -594,7 +595,7 @@ export function loadConfig(environment: Environment = process.env): Config {
   const delivery = deliveryConfig(env);
   const dicomwebClient = dicomwebClientConfig(env);
   const dataDir = path.resolve(env.TRRG_DATA_DIR);
-  const origin = env.TRRG_PUBLIC_URL ?? `http://${env.TRRG_HOST.includes(":") ? `[${env.TRRG_HOST}]` : env.TRRG_HOST}:${env.TRRG_PORT}`;
+  const origin = env.TRRG_PUBLIC_URL ?? httpOrigin(env.TRRG_HOST, env.TRRG_PORT);
   const corsOrigins = env.TRRG_CORS_ORIGINS.split(",").map((o) => o.trim()).filter(Boolean);
   return {
     http: { host: env.TRRG_HOST, port: env.TRRG_PORT, publicUrl: env.TRRG_PUBLIC_URL },

@@ -7,6 +7,7 @@ import { startDeliveryWorker } from "./fhir/deliveryWorker.js";
 import { startJobRunner, type JobHandler, type JobRunner } from "./jobs/jobRunner.js";
 import { closeServices, openServices, type Services } from "./services.js";
 import { configuredDicomwebBaseUrl } from "./dicomweb/baseUrl.js";
+import { closeServer, listen, listeningOrigin } from "./http/listen.js";
 import { upgradeThroughApp } from "./dicomweb/upsChannel.js";
 import { scpStatusReport } from "./dicomweb/upsEvents.js";
 import { UpsPerformer } from "./dicomweb/upsPerformer.js";
@@ -57,9 +58,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   // connection just then, and that request fails ("socket hang up", a 502 at the balancer).
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : config.http.port;
-  const url = `http://${config.http.host.includes(":") ? `[${config.http.host}]` : config.http.host}:${port}`;
+  const url = listeningOrigin(server, config.http.host);
   // The workitems' outputs name our URLs: the public one, else the port we got (TRRG_PORT=0 picks one).
   const performer = jobsRun && config.ups.performer ? startPerformer(services, config.http.publicUrl ? configuredDicomwebBaseUrl(config) : `${url}/dicomweb`) : undefined;
   const stop = async () => {
@@ -70,10 +69,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     await delivery?.stop(config.fhir.delivery?.timeoutMs);
     // Running jobs finish, or go back to the queue for the next start, within one lease period.
     await runner?.stop(config.jobs.leaseMs);
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    });
+    await closeServer(server);
     await auditApplication(services, "stop");
     await closeServices(services);
   };
@@ -116,11 +112,4 @@ export async function auditApplication(services: Services, activity: Application
   const event = applicationActivityEvent(activity, { observer });
   await services.audit.append(event);
   services.auditForwarder?.send(event);
-}
-
-function listen(app: ReturnType<typeof createApp>, host: string, port: number): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    // express 5 reports listen errors such as EADDRINUSE to this callback.
-    const server = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(server)));
-  });
 }

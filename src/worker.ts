@@ -7,6 +7,7 @@ import express from "express";
 import type { Config } from "./config.js";
 import { AUDIT_OBSERVER } from "./audit/auditEvent.js";
 import { healthRoutes } from "./http/healthRoutes.js";
+import { closeServer, listen, listeningOrigin } from "./http/listen.js";
 import { metricsHandler } from "./http/metricsRoutes.js";
 import { startJobRunner, type JobHandler } from "./jobs/jobRunner.js";
 import { auditApplication } from "./server.js";
@@ -34,15 +35,10 @@ export async function startWorker(config: Config, createJobHandler: (services: S
   }
   await auditApplication(services, "start", WORKER_OBSERVER);
   const runner = startJobRunner(services, createJobHandler(services));
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : config.jobs.workerPort;
-  const url = `http://${config.http.host.includes(":") ? `[${config.http.host}]` : config.http.host}:${port}`;
+  const url = listeningOrigin(server, config.http.host);
   const stop = async () => {
     await runner.stop(config.jobs.leaseMs);
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    });
+    await closeServer(server);
     await auditApplication(services, "stop", WORKER_OBSERVER);
     await closeServices(services);
   };
@@ -55,8 +51,5 @@ function listenForProbes(services: Services): Promise<Server> {
   app.use(healthRoutes(services));
   app.get("/metrics", metricsHandler(services));
   app.use((_req, res) => res.status(404).json({ error: "not found" }));
-  const { host } = services.config.http;
-  return new Promise((resolve, reject) => {
-    const server = app.listen(services.config.jobs.workerPort, host, (error?: Error) => (error ? reject(error) : resolve(server)));
-  });
+  return listen(app, services.config.http.host, services.config.jobs.workerPort);
 }
