@@ -16,17 +16,16 @@
 // Redis, and each job runner's peak memory (VmHWM). Rounds run every variant once, in an order rotated each round.
 //
 //   npm run bench:scale      (BENCH_QUICK=1 for a short run; BENCH_STUDIES=N studies per run, BENCH_ROUNDS=N rounds)
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { DEFAULT_RENDER, makePhantomStudy } from "../src/phantom/study.js";
 import { openDatabase, type Database } from "../src/store/database.js";
-import { CLI_ARGS } from "../test/support/cli.js";
-import { startCluster } from "../test/support/cluster.js";
+import { startCluster, startServiceProcess, untilReady } from "../test/support/cluster.js";
 import { freePort } from "../test/support/debianPeers.js";
 import { peakRssMiB } from "../test/support/processMemory.js";
-import { SHARED_KEYS_FILE, TEST_CLIENTS } from "../test/support/testApp.js";
+import { requestToken, SHARED_KEYS_FILE, TEST_CLIENTS, writeTestClients } from "../test/support/testApp.js";
 import { median, processCpuSeconds, settle, stowRequest, type StowTarget } from "./support/stowClient.js";
 
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -117,8 +116,7 @@ async function startScaleOut(workers: number): Promise<Deployment> {
 /** One `trrg-gateway serve` on SQLite in a fresh data folder: no TRRG_DATABASE_URL or TRRG_REDIS_URL, so it runs the jobs. */
 async function startEmbedded(): Promise<Deployment> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "trrg-bench-scale-"));
-  const clientsFile = path.join(dataDir, "clients.json");
-  await writeFile(clientsFile, JSON.stringify([{ ...TEST_CLIENTS.system, token_endpoint_auth_method: "client_secret_basic" }]), { mode: 0o600 });
+  const clientsFile = await writeTestClients(path.join(dataDir, "clients.json"), [TEST_CLIENTS.system]);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env: NodeJS.ProcessEnv = {
@@ -133,25 +131,19 @@ async function startEmbedded(): Promise<Deployment> {
   };
   delete env.TRRG_DATABASE_URL;
   delete env.TRRG_REDIS_URL;
-  const child = spawn(process.execPath, [...CLI_ARGS, "serve"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  const append = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000));
-  child.stdout.on("data", append);
-  child.stderr.on("data", append);
-  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const serve = startServiceProcess("serve", "serve", port, env);
   const stopServer = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    await exited;
+    await serve.stop();
     await rm(dataDir, { recursive: true, force: true });
   };
   try {
-    await untilReady(url, () => child.exitCode !== null, () => output);
+    await untilReady(serve, 120_000);
     const db = await openDatabase(path.join(dataDir, "trrg.sqlite"));
-    const serve = { name: "serve", pid: child.pid!, metricsUrl: `${url}/metrics` };
+    const runner = { name: serve.name, pid: serve.pid, metricsUrl: `${url}/metrics` };
     return {
       apiUrl: url,
-      api: serve,
-      runners: [serve],
+      api: runner,
+      runners: [runner],
       peerPorts: [],
       db,
       async stop() {
@@ -165,33 +157,9 @@ async function startEmbedded(): Promise<Deployment> {
   }
 }
 
-async function untilReady(url: string, hasExited: () => boolean, output: () => string, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (hasExited()) throw new Error(`serve exited before it was ready:\n${output()}`);
-    const ready = await fetch(`${url}/readyz`).then(
-      (res) => res.status === 200,
-      () => false,
-    );
-    if (ready) return;
-    if (Date.now() > deadline) throw new Error(`serve was not ready within ${timeoutMs} ms:\n${output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 /** A token of the system test client, which may store studies (system/ImagingStudy.c). */
 async function systemToken(apiUrl: string): Promise<string> {
-  const { client_id, client_secret, scope } = TEST_CLIENTS.system;
-  const res = await fetch(`${apiUrl}/oauth2/token`, {
-    method: "POST",
-    headers: {
-      "Content-Type": "application/x-www-form-urlencoded",
-      Authorization: `Basic ${Buffer.from(`${client_id}:${client_secret}`).toString("base64")}`,
-    },
-    body: new URLSearchParams({ grant_type: "client_credentials", scope }),
-  });
-  if (!res.ok) throw new Error(`token request failed: HTTP ${res.status}`);
-  return `Bearer ${((await res.json()) as { access_token: string }).access_token}`;
+  return `Bearer ${await requestToken(apiUrl, TEST_CLIENTS.system)}`;
 }
 
 /** Stores every study (one STOW-RS request each) through STOW_CLIENTS clients; when each study's response ended. */

@@ -2,11 +2,10 @@
 // Debian, a shared instance folder, and `trrg-gateway serve` API replicas and `trrg-gateway worker` processes, each
 // a real Node process started from src/main.ts as an operator starts them. Processes can be killed (SIGKILL) or
 // stopped (SIGTERM) one by one; the store is opened in the test process to count what happened.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import request from "supertest";
 import { afterAll, beforeAll } from "vitest";
 import { openPostgresDatabase, type Database } from "../../src/store/database.js";
 import { makeMultipartRelated } from "../fixtures/dicomFactory.js";
@@ -14,7 +13,7 @@ import { CLI_ARGS } from "./cli.js";
 import { freePort } from "./debianPeers.js";
 import { startPostgres, type RunningPostgres } from "./postgres.js";
 import { startRedis, type RunningRedis } from "./redis.js";
-import { SHARED_KEYS_FILE, TEST_CLIENTS, type TestClient } from "./testApp.js";
+import { requestToken, SHARED_KEYS_FILE, TEST_CLIENTS, writeTestClients, type TestClient } from "./testApp.js";
 
 /** Phantom studies small enough that hundreds go through this machine in a fault test (256 × 256 pixels). */
 export const SMALL_PHANTOM = { rows: 256, columns: 256, pixelSpacingMm: 1.4 };
@@ -30,6 +29,8 @@ export interface ClusterProcess {
   readonly pid: number;
   /** Resolves with the exit code (null when killed by a signal) once the process has ended. */
   readonly exited: Promise<number | null>;
+  /** Whether it has ended. */
+  hasExited(): boolean;
   /** The tail of what it wrote (its log), for a failing test's message. */
   output(): string;
   /** SIGKILL: a crash, nothing cleaned up. */
@@ -64,9 +65,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const root = await mkdtemp(path.join(tmpdir(), "trrg-cluster-"));
   const storageDir = path.join(root, "shared-instances");
   await mkdir(storageDir);
-  const clientsFile = path.join(root, "clients.json");
-  const clients = Object.values(TEST_CLIENTS).map((client) => ({ ...client, token_endpoint_auth_method: "client_secret_basic" }));
-  await writeFile(clientsFile, JSON.stringify(clients), { mode: 0o600 });
+  const clientsFile = await writeTestClients(path.join(root, "clients.json"));
   const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
   const db = await openPostgresDatabase(postgres.url);
   const processes: ClusterProcess[] = [];
@@ -95,35 +94,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     await mkdir(dataDir, { recursive: true });
     const port = await freePort();
     const portSetting = kind === "serve" ? { TRRG_PORT: String(port) } : { TRRG_WORKER_PORT: String(port) };
-    const child = spawn(process.execPath, [...CLI_ARGS, kind], {
-      env: { ...process.env, ...common, TRRG_DATA_DIR: dataDir, ...portSetting, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    const append = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-OUTPUT_TAIL));
-    child.stdout!.on("data", append);
-    child.stderr!.on("data", append);
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    const url = `http://127.0.0.1:${port}`;
-    const process_: ClusterProcess = {
-      name,
-      kind,
-      url,
-      pid: child.pid!,
-      exited,
-      output: () => output,
-      kill: async () => {
-        signal(child, "SIGKILL");
-        await exited;
-      },
-      stop: async () => {
-        signal(child, "SIGTERM");
-        return exited;
-      },
-    };
-    processes.push(process_);
-    await untilReady(process_, child);
-    return process_;
+    const started = startServiceProcess(name, kind, port, { ...process.env, ...common, TRRG_DATA_DIR: dataDir, ...portSetting, ...env });
+    processes.push(started);
+    await untilReady(started);
+    return started;
   };
 
   return {
@@ -133,11 +107,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     db,
     startApi: (name, env = {}) => launch(name, "serve", env),
     startWorker: (name, env = {}) => launch(name, "worker", env),
-    async token(api, client = TEST_CLIENTS.system) {
-      const granted = await request(api.url).post("/oauth2/token").auth(client.client_id, client.client_secret).type("form").send({ grant_type: "client_credentials", scope: client.scope });
-      if (granted.status !== 200) throw new Error(`token request to ${api.name} failed: HTTP ${granted.status}`);
-      return granted.body.access_token as string;
-    },
+    token: (api, client = TEST_CLIENTS.system) => requestToken(api.url, client),
     async stop() {
       await Promise.all(processes.map((p) => p.stop().catch(() => null)));
       await db.destroy();
@@ -147,15 +117,45 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   };
 }
 
-function signal(child: ChildProcess, name: NodeJS.Signals): void {
-  if (child.exitCode === null && child.signalCode === null) child.kill(name);
+/**
+ * `trrg-gateway <kind>` as its own Node process with exactly `env`, answering on 127.0.0.1:`port` (the API for
+ * serve, the probes for worker); wait for it with untilReady.
+ */
+export function startServiceProcess(name: string, kind: "serve" | "worker", port: number, env: NodeJS.ProcessEnv): ClusterProcess {
+  const child = spawn(process.execPath, [...CLI_ARGS, kind], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  let ended = false;
+  const append = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-OUTPUT_TAIL));
+  child.stdout!.on("data", append);
+  child.stderr!.on("data", append);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code))).finally(() => (ended = true));
+  const signal = (name: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(name);
+  };
+  return {
+    name,
+    kind,
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    exited,
+    hasExited: () => ended || child.exitCode !== null,
+    output: () => output,
+    kill: async () => {
+      signal("SIGKILL");
+      await exited;
+    },
+    stop: async () => {
+      signal("SIGTERM");
+      return exited;
+    },
+  };
 }
 
 /** Resolves once the process answers /readyz with 200; rejects with its output when it exits first or takes too long. */
-async function untilReady(proc: ClusterProcess, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
+export async function untilReady(proc: ClusterProcess, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`${proc.name} exited with ${child.exitCode} before it was ready:\n${proc.output()}`);
+    if (proc.hasExited()) throw new Error(`${proc.name} exited before it was ready:\n${proc.output()}`);
     const ready = await fetch(`${proc.url}/readyz`).then(
       (res) => res.status === 200,
       () => false,
@@ -235,13 +235,17 @@ export async function studyOutcomes(db: Database, studyUIDs: readonly string[]):
   };
 }
 
-/** Waits until every one of the studies has a finished job (succeeded or failed), or throws with the counts. */
+/**
+ * Waits until every one of the studies has a finished job (succeeded or failed) and each success its AuditEvent
+ * (a run is audited just after its job is marked succeeded), or throws with the counts.
+ */
 export async function untilReported(db: Database, studyUIDs: readonly string[], timeoutMs: number): Promise<StudyOutcomes> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const outcomes = await studyOutcomes(db, studyUIDs);
-    const finished = (outcomes.jobs.succeeded ?? 0) + (outcomes.jobs.failed ?? 0);
-    if (finished >= outcomes.studies) return outcomes;
+    const succeeded = outcomes.jobs.succeeded ?? 0;
+    const finished = succeeded + (outcomes.jobs.failed ?? 0);
+    if (finished >= outcomes.studies && outcomes.successfulRuns >= succeeded) return outcomes;
     if (Date.now() > deadline) throw new Error(`not every study was reported within ${timeoutMs} ms: ${JSON.stringify(outcomes)}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

@@ -1,14 +1,12 @@
 // The service as `serve` runs it (src/server.ts: listening, the TRRG pipeline running its report jobs, the UPS
 // performer) on a test data folder, with the test clients registered and tokens got from its own OAuth server.
-import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import request from "supertest";
 import { loadConfig, type Config } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
 import { closeReportModel, openReportModel, studyJobHandler, type ReportModel } from "../../src/pipeline/studyJob.js";
 import { startServer, type RunningServer } from "../../src/server.js";
 import { scaleOutEnv } from "./scaleOut.js";
-import { SHARED_KEYS_FILE, TEST_CLIENTS, type TestClient } from "./testApp.js";
+import { requestToken, SHARED_KEYS_FILE, TEST_CLIENTS, writeTestClients, type TestClient } from "./testApp.js";
 
 export interface ReportingServer {
   readonly server: RunningServer;
@@ -25,8 +23,7 @@ export interface ReportingServer {
  * With TEST_STORE=postgres it runs on the run's PostgreSQL and Redis, as test apps do (test/support/scaleOut.ts).
  */
 export async function startReportingServer(dataDir: string, env: Record<string, string>, clients: TestClient[] = [TEST_CLIENTS.system]): Promise<ReportingServer> {
-  const clientsFile = path.join(dataDir, "clients.json");
-  await writeFile(clientsFile, JSON.stringify(clients.map((client) => ({ ...client, token_endpoint_auth_method: "client_secret_basic" }))), { mode: 0o600 });
+  const clientsFile = await writeTestClients(path.join(dataDir, "clients.json"), clients);
   const config = loadConfig({
     TRRG_DATA_DIR: dataDir,
     TRRG_PORT: "0",
@@ -45,11 +42,7 @@ export async function startReportingServer(dataDir: string, env: Record<string, 
       return server;
     },
     config,
-    async token(client = TEST_CLIENTS.system, scope = client.scope) {
-      const granted = await request(server.url).post("/oauth2/token").auth(client.client_id, client.client_secret).type("form").send({ grant_type: "client_credentials", scope });
-      if (granted.status !== 200) throw new Error(`token request failed: HTTP ${granted.status}`);
-      return granted.body.access_token as string;
-    },
+    token: (client = TEST_CLIENTS.system, scope = client.scope) => requestToken(server.url, client, scope),
     async restart() {
       await server.stop();
       server = await start();

@@ -47,15 +47,14 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-async function writeClients(dataDir: string): Promise<string> {
-  const file = path.join(dataDir, "test-clients.json");
-  const clients = Object.values(TEST_CLIENTS).map((client) => ({ ...client, token_endpoint_auth_method: "client_secret_basic" }));
-  await writeFile(file, JSON.stringify(clients), { mode: 0o600 });
+/** Writes a clients file registering `clients` (default: all TEST_CLIENTS) with client_secret_basic; returns its path. */
+export async function writeTestClients(file: string, clients: readonly TestClient[] = Object.values(TEST_CLIENTS)): Promise<string> {
+  await writeFile(file, JSON.stringify(clients.map((client) => ({ ...client, token_endpoint_auth_method: "client_secret_basic" }))), { mode: 0o600 });
   return file;
 }
 
-/** Gets a token from the app's own /oauth2/token endpoint (client_credentials, client_secret_basic). */
-export async function requestToken(app: Express, client: TestClient, scope = client.scope): Promise<string> {
+/** Gets a token from the app's own /oauth2/token endpoint (client_credentials, client_secret_basic); `app` or its URL. */
+export async function requestToken(app: Express | string, client: TestClient, scope = client.scope): Promise<string> {
   const res = await request(app)
     .post("/oauth2/token")
     .auth(client.client_id, client.client_secret)
@@ -83,7 +82,7 @@ export async function startTestApp(env: Record<string, string> = {}, options: { 
     TRRG_STORAGE_MIN_FREE: "0",
     TRRG_PUBLIC_URL: PUBLIC_URL,
     TRRG_AUTH_KEYS_FILE: SHARED_KEYS_FILE,
-    TRRG_AUTH_CLIENTS_FILE: await writeClients(dataDir),
+    TRRG_AUTH_CLIENTS_FILE: await writeTestClients(path.join(dataDir, "test-clients.json")),
     TRRG_RATE_LIMIT: "0",
     ...(await scaleOutEnv(dataDir, env)),
     ...env,
